@@ -1,0 +1,51 @@
+"""The one settings class, read at the edges (CLI main, app start-up) and passed inward."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator may change, from ``PARKMATCH_*`` environment variables or ``.env``.
+
+    Paths default to a ``var/`` folder under the working directory so that ``make run`` on a
+    fresh checkout needs no configuration at all.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PARKMATCH_", env_file=".env", extra="ignore")
+
+    home: Path = Path("var")
+    model_dir: Path | None = None
+    world_dir: Path | None = None
+    database_url: str | None = None
+    catalogue_path: Path | None = None
+
+    # Default simulated world that the bundled model is trained on.
+    world_firms: int = 300_000
+    world_seed: int = 20140226  # 2014-02-26: the day the coordinated-development strategy was announced
+
+    # Matching.
+    index_type: Literal["flat", "ivf", "hnsw"] = "flat"
+    candidates: int = 60
+    top: int = 10
+
+    # Serving.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_batch: int = 1000
+    bootstrap_admin_org: str = "default"
+
+    # Batch matching.
+    chunk_rows: int = 20_000
+
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir or self.home / "model"
+
+    def resolved_world_dir(self) -> Path:
+        return self.world_dir or self.home / "world"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'parkmatch.db').as_posix()}"

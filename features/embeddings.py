@@ -1,0 +1,298 @@
+"""Firm and park profiles as vectors in one space, so a firm lands near parks of its chain.
+
+Three learned stages, each in scikit-learn's idiom (settings in ``__init__``, ``fit`` returns
+``self``, learned state ends in ``_``) and each saved as JSON/NumPy, never pickle:
+
+* :class:`TextEmbedder`: TF-IDF over Chinese character n-grams reduced by TruncatedSVD.  Word
+  segmenters need dictionaries that age; character n-grams of 主营业务 text work offline.
+* :class:`IndustryEmbedder`: a vector per GB/T 4754 code that knows the hierarchy (2/3/4-digit
+  prefixes) and the input-output links of its sector, so 2710 sits near 2720 and near its
+  chemical suppliers.
+* :class:`IndustryInferer`: nearest GB/T 小类 for a free-text description, for firms that give
+  no code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from features import reference as R
+from features import schemas as S
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (x / norms).astype(np.float32)
+
+
+def _save_tfidf(vec: TfidfVectorizer, path: Path) -> None:
+    state = {
+        "ngram_range": list(vec.ngram_range),
+        "sublinear_tf": vec.sublinear_tf,
+        "vocabulary": {k: int(v) for k, v in vec.vocabulary_.items()},
+        "idf": [float(x) for x in vec.idf_],
+    }
+    path.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+
+
+def _load_tfidf(path: Path) -> TfidfVectorizer:
+    state = json.loads(path.read_text(encoding="utf-8"))
+    vec = TfidfVectorizer(
+        analyzer="char",
+        ngram_range=tuple(state["ngram_range"]),
+        sublinear_tf=state["sublinear_tf"],
+        vocabulary=state["vocabulary"],
+        dtype=np.float32,
+    )
+    vec.idf_ = np.asarray(state["idf"], dtype=np.float64)
+    return vec
+
+
+def _clean(texts: Sequence[str]) -> list[str]:
+    return [t if isinstance(t, str) else "" for t in texts]
+
+
+class TextEmbedder:
+    """Character n-gram TF-IDF → TruncatedSVD, L2-normalised float32."""
+
+    def __init__(self, dim: int = 64, ngram_range: tuple[int, int] = (1, 3), max_features: int = 40_000, seed: int = 0):
+        self.dim = dim
+        self.ngram_range = ngram_range
+        self.max_features = max_features
+        self.seed = seed
+
+    def fit(self, texts: Sequence[str]) -> TextEmbedder:
+        self.vectorizer_ = TfidfVectorizer(
+            analyzer="char",
+            ngram_range=self.ngram_range,
+            max_features=self.max_features,
+            sublinear_tf=True,
+            dtype=np.float32,
+        )
+        x = self.vectorizer_.fit_transform(_clean(texts))
+        dim = min(self.dim, x.shape[1] - 1, x.shape[0] - 1)
+        svd = TruncatedSVD(n_components=dim, random_state=self.seed, algorithm="randomized", n_iter=5)
+        svd.fit(x)
+        self.components_ = svd.components_.astype(np.float32).T.copy()
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        x = self.vectorizer_.transform(_clean(texts))
+        return l2_normalise(np.asarray(x @ self.components_))
+
+    def save(self, directory: Path) -> list[Path]:
+        _save_tfidf(self.vectorizer_, directory / "text_tfidf.json")
+        np.save(directory / "text_svd.npy", self.components_, allow_pickle=False)
+        return [directory / "text_tfidf.json", directory / "text_svd.npy"]
+
+    @classmethod
+    def load(cls, directory: Path) -> TextEmbedder:
+        self = cls()
+        self.vectorizer_ = _load_tfidf(directory / "text_tfidf.json")
+        self.ngram_range = self.vectorizer_.ngram_range
+        self.components_ = np.load(directory / "text_svd.npy", allow_pickle=False)
+        self.dim = int(self.components_.shape[1])
+        return self
+
+
+class IndustryEmbedder:
+    """Spectral embedding of GB/T codes from their hierarchy and IO-table links."""
+
+    def __init__(self, dim: int = 48, w_division: float = 1.0, w_group: float = 0.8, w_class: float = 0.6, w_io: float = 1.5, io_year: int = 2020, seed: int = 0):
+        self.dim = dim
+        self.w_division = w_division
+        self.w_group = w_group
+        self.w_class = w_class
+        self.w_io = w_io
+        self.io_year = io_year
+        self.seed = seed
+
+    def fit(self, industries: pd.DataFrame | None = None) -> IndustryEmbedder:
+        industries = R.load_industries() if industries is None else industries
+        codes = sorted(c for c in industries["code"] if c.isdigit())
+        io = R.load_io42(self.io_year)
+        # Upstream and downstream profile of each IO sector, row-normalised, so sectors that buy
+        # from or sell to the same sectors end up close.
+        prof = np.hstack([io.a, io.a.T])
+        prof = prof / np.maximum(np.linalg.norm(prof, axis=1, keepdims=True), 1e-12)
+        prefixes: dict[str, int] = {}
+        rows, cols, vals = [], [], []
+        weights = {2: self.w_division, 3: self.w_group, 4: self.w_class}
+        for i, code in enumerate(codes):
+            for p in R.industry_path(code):
+                j = prefixes.setdefault(p, len(prefixes))
+                rows.append(i)
+                cols.append(j)
+                vals.append(weights[len(p)])
+        hier = sp.csr_matrix((vals, (rows, cols)), shape=(len(codes), len(prefixes)))
+        io_rows = np.zeros((len(codes), prof.shape[1]))
+        for i, code in enumerate(codes):
+            sector = R.io42_sector(code)
+            if sector is not None and sector in io.codes:
+                io_rows[i] = prof[io.index(sector)] * self.w_io
+        m = sp.hstack([hier, sp.csr_matrix(io_rows)]).tocsr()
+        svd = TruncatedSVD(n_components=min(self.dim, m.shape[1] - 1), random_state=self.seed)
+        self.codes_ = codes
+        self.vectors_ = l2_normalise(svd.fit_transform(m))
+        self._pos = {c: i for i, c in enumerate(codes)}
+        return self
+
+    def transform(self, codes: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(codes), self.vectors_.shape[1]), dtype=np.float32)
+        for i, c in enumerate(codes):
+            j = self._pos.get(c)
+            if j is not None:
+                out[i] = self.vectors_[j]
+        return out
+
+    def mean_of(self, code_lists: Sequence[Sequence[str]]) -> np.ndarray:
+        out = np.zeros((len(code_lists), self.vectors_.shape[1]), dtype=np.float32)
+        for i, codes in enumerate(code_lists):
+            idx = [self._pos[c] for c in codes if c in self._pos]
+            if idx:
+                out[i] = self.vectors_[idx].mean(axis=0)
+        return l2_normalise(out)
+
+    def save(self, directory: Path) -> list[Path]:
+        np.save(directory / "industry_vectors.npy", self.vectors_, allow_pickle=False)
+        (directory / "industry_codes.json").write_text(json.dumps(self.codes_), encoding="utf-8")
+        return [directory / "industry_vectors.npy", directory / "industry_codes.json"]
+
+    @classmethod
+    def load(cls, directory: Path) -> IndustryEmbedder:
+        self = cls()
+        self.vectors_ = np.load(directory / "industry_vectors.npy", allow_pickle=False)
+        self.codes_ = json.loads((directory / "industry_codes.json").read_text(encoding="utf-8"))
+        self._pos = {c: i for i, c in enumerate(self.codes_)}
+        self.dim = int(self.vectors_.shape[1])
+        return self
+
+
+def industry_text(code: str) -> str:
+    """A code's own name with its ancestors' names: what a description of that trade says."""
+    return " ".join(R.industry_label(p) for p in R.industry_path(code))
+
+
+class IndustryInferer:
+    """Nearest GB/T code for a description, by TF-IDF cosine to per-code centroids.
+
+    Centroids come from the code's names plus, when given, labelled example descriptions (the
+    simulated firms), capped per code so common trades do not drown rare ones.
+    """
+
+    def __init__(self, ngram_range: tuple[int, int] = (1, 3), max_examples_per_code: int = 20, seed: int = 0):
+        self.ngram_range = ngram_range
+        self.max_examples_per_code = max_examples_per_code
+        self.seed = seed
+
+    def fit(self, texts: Sequence[str] | None = None, codes: Sequence[str] | None = None) -> IndustryInferer:
+        classes = sorted(c for c in R.numeric_industry_codes() if len(c) == 4)
+        docs = [industry_text(c) for c in classes]
+        labels = list(range(len(classes)))
+        if texts is not None and codes is not None:
+            pos = {c: i for i, c in enumerate(classes)}
+            rng = np.random.default_rng(self.seed)
+            order = rng.permutation(len(texts))
+            used: dict[int, int] = {}
+            for k in order:
+                j = pos.get(str(codes[k]))
+                if j is None or used.get(j, 0) >= self.max_examples_per_code:
+                    continue
+                used[j] = used.get(j, 0) + 1
+                docs.append(str(texts[k]))
+                labels.append(j)
+        self.vectorizer_ = TfidfVectorizer(analyzer="char", ngram_range=self.ngram_range, sublinear_tf=True, dtype=np.float32)
+        x = self.vectorizer_.fit_transform(docs)
+        onehot = sp.csr_matrix((np.ones(len(labels)), (labels, np.arange(len(labels)))), shape=(len(classes), len(labels)))
+        centroids = onehot @ x
+        norms = np.sqrt(np.asarray(centroids.multiply(centroids).sum(axis=1))).ravel()
+        norms[norms == 0] = 1.0
+        self.centroids_ = sp.csr_matrix(sp.diags(1.0 / norms) @ centroids, dtype=np.float32)
+        self.classes_ = classes
+        return self
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        if not texts:
+            return []
+        sims = self.vectorizer_.transform(_clean(texts)) @ self.centroids_.T
+        best = np.asarray(sims.argmax(axis=1)).ravel()
+        return [self.classes_[i] for i in best]
+
+    __call__ = predict
+
+    def save(self, directory: Path) -> list[Path]:
+        _save_tfidf(self.vectorizer_, directory / "inferer_tfidf.json")
+        sp.save_npz(directory / "inferer_centroids.npz", self.centroids_)
+        (directory / "inferer_classes.json").write_text(json.dumps(self.classes_), encoding="utf-8")
+        return [directory / "inferer_tfidf.json", directory / "inferer_centroids.npz", directory / "inferer_classes.json"]
+
+    @classmethod
+    def load(cls, directory: Path) -> IndustryInferer:
+        self = cls()
+        self.vectorizer_ = _load_tfidf(directory / "inferer_tfidf.json")
+        self.centroids_ = sp.load_npz(directory / "inferer_centroids.npz").tocsr()
+        self.classes_ = json.loads((directory / "inferer_classes.json").read_text(encoding="utf-8"))
+        return self
+
+
+class ProfileEmbedder:
+    """Joins text and industry vectors into the retrieval space shared by firms and parks."""
+
+    def __init__(self, text_dim: int = 64, industry_dim: int = 48, text_weight: float = 0.6, industry_weight: float = 1.0, partner_weight: float = 0.3, seed: int = 0):
+        self.text_dim = text_dim
+        self.industry_dim = industry_dim
+        self.text_weight = text_weight
+        self.industry_weight = industry_weight
+        self.partner_weight = partner_weight
+        self.seed = seed
+
+    def fit(self, parks: pd.DataFrame, firm_texts: Sequence[str] = ()) -> ProfileEmbedder:
+        corpus = list(self.park_texts(parks)) + [industry_text(c) for c in sorted(R.numeric_industry_codes())]
+        corpus += list(firm_texts)
+        self.text_ = TextEmbedder(self.text_dim, seed=self.seed).fit(corpus)
+        self.industry_ = IndustryEmbedder(self.industry_dim, seed=self.seed).fit()
+        return self
+
+    @staticmethod
+    def park_texts(parks: pd.DataFrame) -> list[str]:
+        return [
+            f"{lead} " + " ".join(industry_text(c) for c in codes)
+            for lead, codes in zip(parks[S.LEADING_INDUSTRIES], parks[S.INDUSTRY_CODES], strict=True)
+        ]
+
+    def _join(self, text: np.ndarray, industry: np.ndarray) -> np.ndarray:
+        return l2_normalise(np.hstack([text * self.text_weight, industry * self.industry_weight]))
+
+    def embed_parks(self, parks: pd.DataFrame) -> np.ndarray:
+        text = self.text_.transform(self.park_texts(parks))
+        industry = self.industry_.mean_of(list(parks[S.INDUSTRY_CODES]))
+        return self._join(text, industry)
+
+    def embed_firms(self, descriptions: Sequence[str], codes: Sequence[str], partners: Sequence[Sequence[str]]) -> np.ndarray:
+        texts = [f"{d} {industry_text(c)}" for d, c in zip(descriptions, codes, strict=True)]
+        text = self.text_.transform(texts)
+        industry = self.industry_.transform(codes)
+        if any(len(p) for p in partners):
+            industry = l2_normalise(industry + self.partner_weight * self.industry_.mean_of(partners))
+        return self._join(text, industry)
+
+    def save(self, directory: Path) -> list[Path]:
+        settings = {k: getattr(self, k) for k in ("text_dim", "industry_dim", "text_weight", "industry_weight", "partner_weight", "seed")}
+        (directory / "embedder.json").write_text(json.dumps(settings), encoding="utf-8")
+        return [directory / "embedder.json", *self.text_.save(directory), *self.industry_.save(directory)]
+
+    @classmethod
+    def load(cls, directory: Path) -> ProfileEmbedder:
+        self = cls(**json.loads((directory / "embedder.json").read_text(encoding="utf-8")))
+        self.text_ = TextEmbedder.load(directory)
+        self.industry_ = IndustryEmbedder.load(directory)
+        return self

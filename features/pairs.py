@@ -1,0 +1,362 @@
+"""Features of a (firm, candidate park) pair, computed for whole batches at once.
+
+The names in :data:`FEATURE_NAMES` are the contract between training and serving: the model
+bundle records them and refuses to load if the code computes anything else.  Each feature
+belongs to one decision criterion (:data:`FEATURE_CRITERION`), which is how LightGBM's
+contributions are turned into reasons an officer can repeat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from features import reference as R
+from features import schemas as S
+from features.validation import POLLUTION_ORDER, FirmBatch
+
+FEATURES: tuple[tuple[str, str], ...] = (
+    ("chain_depth", "industry_chain"),
+    ("chain_covers", "industry_chain"),
+    ("chain_io", "industry_chain"),
+    ("chain_partners", "industry_chain"),
+    ("embedding_sim", "industry_chain"),
+    ("land_ratio_log", "land"),
+    ("land_need_log", "land"),
+    ("land_price_log", "land"),
+    ("land_cost_log", "land"),
+    ("talent_level", "talent"),
+    ("talent_pool", "talent"),
+    ("talent_gap", "talent"),
+    ("subsidy_match", "subsidy"),
+    ("subsidy_total", "subsidy"),
+    ("keeps_registration", "subsidy"),
+    ("registration_x_ties", "subsidy"),
+    ("registration_pharma", "subsidy"),
+    ("distance_km", "proximity"),
+    ("origin_distance_km", "proximity"),
+    ("rail_minutes", "proximity"),
+    ("ties_x_distance", "proximity"),
+    ("ties_x_rail", "proximity"),
+    ("distance_over_max", "proximity"),
+    ("beijing_ties", "proximity"),
+    ("platform_type_id", "platform"),
+    ("park_level", "platform"),
+    ("platform_group", "platform"),
+    ("fn_production", "platform"),
+    ("fn_headquarters", "platform"),
+    ("fn_logistics_wholesale", "platform"),
+    ("fn_data_center", "platform"),
+    ("fn_education_health", "platform"),
+    ("fn_research", "platform"),
+    ("capacity_log", "platform"),
+    ("port_match", "platform"),
+    ("port_access", "platform"),
+    ("pollution_headroom", "platform"),
+    ("employees_log", "platform"),
+)
+FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _ in FEATURES)
+FEATURE_CRITERION: dict[str, str] = dict(FEATURES)
+GROUPS: tuple[str, ...] = (*S.CRITERIA, "platform")
+CATEGORICAL_FEATURES: tuple[str, ...] = ("platform_type_id",)
+# Directions the domain is certain of: more spare land (relative to need) never hurts, a
+# better subsidy match never hurts, a closer industry code never hurts, and for a firm tied
+# to Beijing more distance never helps.
+MONOTONE: dict[str, int] = {
+    "land_ratio_log": 1,
+    "subsidy_match": 1,
+    "chain_depth": 1,
+    "chain_covers": 1,
+    "ties_x_distance": -1,
+}
+LEVEL_ORDER = {"national": 3, "provincial": 2, "platform": 2, "other": 1}
+GROUP_ORDER = {"2": 3, "4": 2, "46": 1}
+
+
+@lru_cache(maxsize=1)
+def code_index() -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Positions of every 2-, 3- and 4-digit GB/T code, for boolean code-set matrices."""
+    codes = sorted(R.numeric_industry_codes())
+    return tuple({c: i for i, c in enumerate(x for x in codes if len(x) == n)} for n in (2, 3, 4))  # type: ignore[return-value]
+
+
+def firm_code_ids(codes: np.ndarray) -> np.ndarray:
+    """(n, 3) positions of a code's 2/3/4-digit prefixes; -1 where the code is shorter."""
+    idx = code_index()
+    out = np.full((len(codes), 3), -1, dtype=np.int64)
+    for i, code in enumerate(codes):
+        for k, n in enumerate((2, 3, 4)):
+            if len(code) >= n:
+                out[i, k] = idx[k].get(code[:n], -1)
+    return out
+
+
+@dataclass(frozen=True)
+class CodeSets:
+    """Per-park sets of GB/T codes as boolean matrices (last column is an always-false pad)."""
+
+    exact: tuple[np.ndarray, np.ndarray, np.ndarray]
+    prefix: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+    @classmethod
+    def build(cls, code_lists: list[list[str]]) -> CodeSets:
+        idx = code_index()
+        exact = [np.zeros((len(code_lists), len(m) + 1), dtype=bool) for m in idx]
+        prefix = [np.zeros((len(code_lists), len(m) + 1), dtype=bool) for m in idx]
+        for p, codes in enumerate(code_lists):
+            for code in codes:
+                k = len(code) - 2
+                exact[k][p, idx[k][code]] = True
+                for kk in range(k + 1):
+                    prefix[kk][p, idx[kk][code[: kk + 2]]] = True
+        return cls(tuple(exact), tuple(prefix))  # type: ignore[arg-type]
+
+    def covers(self, parks: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Does a park code equal the firm code or contain it (27 contains 2710)?"""
+        out = np.zeros(parks.shape, dtype=bool)
+        for k in range(3):
+            col = ids[:, k][:, None] if ids.ndim == 2 and parks.ndim == 2 else ids[..., k]
+            out |= self.exact[k][parks, col]
+        return out
+
+    def depth(self, parks: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Digits shared with the closest park code: 0, 2, 3 or 4."""
+        out = np.zeros(parks.shape, dtype=np.float32)
+        for k, digits in enumerate((2, 3, 4)):
+            col = ids[:, k][:, None]
+            out = np.where(self.prefix[k][parks, col], digits, out)
+        return out
+
+
+@dataclass(frozen=True)
+class ParkArrays:
+    """The catalogue as arrays, built once per model load."""
+
+    frame: pd.DataFrame
+    ids: np.ndarray
+    industries: CodeSets
+    restricted: CodeSets
+    io_link: np.ndarray
+    io_codes: tuple[str, ...]
+    num: dict[str, np.ndarray]
+
+    @classmethod
+    def build(cls, parks: pd.DataFrame) -> ParkArrays:
+        io = R.load_io42()
+        sectors = [[s for s in (R.io42_sector(c) for c in codes) if s] for codes in parks[S.INDUSTRY_CODES]]
+        link = np.zeros((len(parks), len(io.codes) + 1), dtype=np.float32)
+        both = io.a + io.a.T
+        for p, secs in enumerate(sectors):
+            if secs:
+                rows = [io.index(s) for s in secs]
+                link[p, :-1] = both[:, rows].max(axis=1)
+        subsidies = parks[list(S.SUBSIDY_COLUMNS)].to_numpy(np.float32)
+        num = {
+            "lat": parks[S.LAT].to_numpy(np.float64),
+            "lng": parks[S.LNG].to_numpy(np.float64),
+            "land": parks[S.AVAILABLE_LAND_MU].to_numpy(np.float32),
+            "price": parks[S.LAND_PRICE].to_numpy(np.float32),
+            "talent": parks[S.TALENT_POOL].to_numpy(np.float32),
+            "subsidies": subsidies,
+            "subsidy_total": subsidies.sum(axis=1) / (3.0 * len(S.SUBSIDY_ITEMS)),
+            "keeps_reg": parks[S.KEEPS_BEIJING_REGISTRATION].to_numpy(bool).astype(np.float32),
+            "distance": parks[S.DISTANCE_KM].to_numpy(np.float32),
+            "rail": parks[S.RAIL_MINUTES].to_numpy(np.float32),
+            "port": parks[S.PORT_ACCESS].to_numpy(bool).astype(np.float32),
+            "pollution": parks[S.MAX_POLLUTION_LEVEL].map(POLLUTION_ORDER).to_numpy(np.float32),
+            "capacity": parks[S.CAPACITY_PER_YEAR].to_numpy(np.float32),
+            "platform_type": parks[S.PLATFORM_TYPE].map({t: i for i, t in enumerate(S.PLATFORM_TYPES)}).to_numpy(np.float32),
+            "level": parks[S.LEVEL].map(LEVEL_ORDER).fillna(1).to_numpy(np.float32),
+            "group": parks[S.PLATFORM_GROUP].map(GROUP_ORDER).fillna(0).to_numpy(np.float32),
+        }
+        return cls(
+            frame=parks.reset_index(drop=True),
+            ids=parks[S.PARK_ID].to_numpy(object),
+            industries=CodeSets.build(list(parks[S.INDUSTRY_CODES])),
+            restricted=CodeSets.build(list(parks[S.RESTRICTED_INDUSTRIES])),
+            io_link=link,
+            io_codes=io.codes,
+            num=num,
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+FUNCTION_FLAGS: dict[str, tuple[str, ...]] = {
+    "fn_production": ("production",),
+    "fn_headquarters": ("headquarters", "back_office"),
+    "fn_logistics_wholesale": ("logistics", "wholesale"),
+    "fn_data_center": ("data_center",),
+    "fn_education_health": ("education", "healthcare"),
+    "fn_research": ("rnd", "research"),
+}
+
+
+@dataclass(frozen=True)
+class FirmArrays:
+    """A validated, imputed :class:`FirmBatch` as the arrays pair features need."""
+
+    code_ids: np.ndarray
+    io_sector: np.ndarray
+    partner_divs: np.ndarray
+    partner_count: np.ndarray
+    is_pharma: np.ndarray
+    num: dict[str, np.ndarray]
+
+    @classmethod
+    def build(cls, batch: FirmBatch, parks: ParkArrays) -> FirmArrays:
+        c = batch.cols
+        n = len(batch)
+        codes = c[S.INDUSTRY_CODE]
+        io_pos = {s: i for i, s in enumerate(parks.io_codes)}
+        pad = len(parks.io_codes)
+        io_sector = np.array([io_pos.get(R.io42_sector(code) or "", pad) for code in codes], dtype=np.int64)
+        div_idx = code_index()[0]
+        width = max((len(p) for p in c[S.CHAIN_PARTNER_CODES]), default=0) or 1
+        pdiv = np.full((n, width), len(div_idx), dtype=np.int64)
+        pcount = np.zeros(n, dtype=np.float32)
+        for i, partners in enumerate(c[S.CHAIN_PARTNER_CODES]):
+            divs = sorted({div_idx[p[:2]] for p in partners})
+            pdiv[i, : len(divs)] = divs
+            pcount[i] = len(divs)
+        flags = {
+            name: np.array([bool(set(fns).intersection(want)) for fns in c[S.FUNCTIONS_COL]], dtype=np.float32)
+            for name, want in FUNCTION_FLAGS.items()
+        }
+        prio = np.zeros((n, len(S.SUBSIDY_ITEMS)), dtype=np.float32)
+        item_pos = {s: i for i, s in enumerate(S.SUBSIDY_ITEMS)}
+        for i, items in enumerate(c[S.SUBSIDY_PRIORITIES]):
+            for s in items:
+                prio[i, item_pos[s]] = 1.0
+        origin_lat = np.full(n, S.BEIJING_LAT)
+        origin_lng = np.full(n, S.BEIJING_LNG)
+        for i, ad in enumerate(c[S.ORIGIN_DISTRICT]):
+            if ad:
+                hit = R.resolve_district(ad)
+                if hit:
+                    origin_lat[i], origin_lng[i] = hit[1], hit[2]
+        num = {
+            "land_need": c[S.LAND_NEED_MU].astype(np.float32),
+            "talent": c[S.TALENT_LEVEL].astype(np.float32),
+            "ties": c[S.BEIJING_TIES].astype(np.float32),
+            "max_distance": c[S.MAX_DISTANCE_KM].astype(np.float32),
+            "employees": c[S.EMPLOYEES].astype(np.float32),
+            "needs_port": c[S.NEEDS_PORT].astype(np.float32),
+            "pollution": np.array([POLLUTION_ORDER[p] for p in c[S.POLLUTION_LEVEL]], dtype=np.float32),
+            "priorities": prio,
+            "origin_lat": origin_lat,
+            "origin_lng": origin_lng,
+            **flags,
+        }
+        is_pharma = np.array([code.startswith("27") for code in codes], dtype=np.float32)
+        return cls(firm_code_ids(codes), io_sector, pdiv, pcount, is_pharma, num)
+
+
+def pair_features(firms: FirmArrays, parks: ParkArrays, cand: np.ndarray, sim: np.ndarray) -> np.ndarray:
+    """Feature tensor (n, k, len(FEATURE_NAMES)) for candidate park positions ``cand`` (n, k).
+
+    Padding candidates (-1) produce finite junk rows that callers mask out.
+    """
+    n, k = cand.shape
+    cp = np.where(cand < 0, 0, cand)
+    fn = firms.num
+    pn = parks.num
+    out = np.empty((n, k, len(FEATURE_NAMES)), dtype=np.float32)
+    col = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+    def put(name: str, value: np.ndarray) -> None:
+        out[:, :, col[name]] = value
+
+    ids = firms.code_ids
+    ids_pad = np.where(ids < 0, np.array([parks.industries.exact[j].shape[1] - 1 for j in range(3)]), ids)
+    depth = parks.industries.depth(cp, ids_pad)
+    covers = parks.industries.covers(cp, ids_pad)
+    put("chain_depth", depth / 4.0)
+    put("chain_covers", covers)
+    put("chain_io", parks.io_link[cp, firms.io_sector[:, None]])
+    div_prefix = parks.industries.prefix[0]
+    present = np.zeros((n, k), dtype=np.float32)
+    for j in range(firms.partner_divs.shape[1]):
+        present += div_prefix[cp, firms.partner_divs[:, j][:, None]]
+    put("chain_partners", np.where(firms.partner_count[:, None] > 0, present / np.maximum(firms.partner_count[:, None], 1), -1.0))
+    put("embedding_sim", sim)
+
+    need = fn["land_need"][:, None]
+    land = pn["land"][cp]
+    price = pn["price"][cp]
+    put("land_ratio_log", np.log1p(land) - np.log1p(need))
+    put("land_need_log", np.broadcast_to(np.log1p(need), (n, k)))
+    put("land_price_log", np.log(np.maximum(price, 1.0)))
+    put("land_cost_log", np.log1p(need * price / 1e4))
+
+    talent = fn["talent"][:, None]
+    pool = pn["talent"][cp]
+    put("talent_level", np.broadcast_to(talent, (n, k)))
+    put("talent_pool", pool)
+    put("talent_gap", pool - talent)
+
+    prio = fn["priorities"]
+    nprio = prio.sum(axis=1, keepdims=True)
+    park_sub = pn["subsidies"][cp]  # (n, k, 6)
+    match = np.einsum("nkj,nj->nk", park_sub, prio) / (3.0 * np.maximum(nprio, 1.0))
+    put("subsidy_match", np.where(nprio > 0, match, pn["subsidy_total"][cp]))
+    put("subsidy_total", pn["subsidy_total"][cp])
+    reg = pn["keeps_reg"][cp]
+    ties = fn["ties"][:, None]
+    put("keeps_registration", reg)
+    put("registration_x_ties", reg * ties)
+    put("registration_pharma", reg * firms.is_pharma[:, None])
+
+    dist = pn["distance"][cp]
+    rail = pn["rail"][cp]
+    put("distance_km", dist)
+    origin = R.haversine_km(fn["origin_lat"][:, None], fn["origin_lng"][:, None], pn["lat"][cp], pn["lng"][cp])
+    put("origin_distance_km", origin)
+    put("rail_minutes", rail)
+    put("ties_x_distance", ties * dist / 100.0)
+    put("ties_x_rail", ties * rail / 60.0)
+    put("distance_over_max", dist / np.maximum(fn["max_distance"][:, None], 1.0))
+    put("beijing_ties", np.broadcast_to(ties, (n, k)))
+
+    put("platform_type_id", pn["platform_type"][cp])
+    put("park_level", pn["level"][cp])
+    put("platform_group", pn["group"][cp])
+    for name in FUNCTION_FLAGS:
+        put(name, np.broadcast_to(fn[name][:, None], (n, k)))
+    put("capacity_log", np.log1p(pn["capacity"][cp]))
+    port = pn["port"][cp]
+    put("port_match", port * fn["needs_port"][:, None])
+    put("port_access", port)
+    put("pollution_headroom", pn["pollution"][cp] - fn["pollution"][:, None])
+    put("employees_log", np.broadcast_to(np.log1p(fn["employees"][:, None]), (n, k)))
+    return out
+
+
+# --- criterion scores -----------------------------------------------------------------------
+
+
+def criterion_scores(x: np.ndarray) -> np.ndarray:
+    """Five interpretable scores in [0, 1] from a feature matrix (rows, features).
+
+    These are not the model's contributions: they are plain-language readings of the pair
+    (how much of the land need is met, how close, …) that an officer can check by hand.
+    """
+    col = {name: i for i, name in enumerate(FEATURE_NAMES)}
+    f = lambda name: x[:, col[name]]  # noqa: E731
+    depth = np.where(f("chain_covers") > 0, 1.0, f("chain_depth"))
+    partners = f("chain_partners")
+    chain_extra = np.where(partners >= 0, partners, np.clip(f("embedding_sim"), 0, 1))
+    industry = 0.6 * depth + 0.2 * np.clip(f("chain_io") / 0.05, 0, 1) + 0.2 * chain_extra
+    need = np.expm1(f("land_need_log"))
+    avail_ratio = np.exp(f("land_ratio_log"))  # (1+avail)/(1+need)
+    price_penalty = 0.4 * np.clip(np.log(np.exp(f("land_price_log")) / 1e5) / np.log(20.0), 0, 1)
+    land = np.where(need > 0, np.clip(avail_ratio, 0, 1), 1.0) * (1.0 - price_penalty)
+    talent = np.clip(f("talent_pool") / np.maximum(f("talent_level"), 0.05), 0, 1)
+    subsidy = np.clip(f("subsidy_match") + 0.2 * f("registration_x_ties"), 0, 1)
+    ties = f("beijing_ties")
+    proximity = np.exp(-f("distance_km") / (50.0 + 450.0 * (1.0 - ties)))
+    return np.clip(np.stack([industry, land, talent, subsidy, proximity], axis=1), 0.0, 1.0).astype(np.float32)

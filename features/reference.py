@@ -1,0 +1,330 @@
+"""Loaders for the reference tables that ship in ``data/``.
+
+They are read lazily and cached, never at import time.  The park catalogue is validated row
+by row: a bad catalogue must stop the program with the file, line and field named, because a
+silently dropped park is a recommendation an officer never sees.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import schemas as S
+
+
+class ReferenceDataError(ValueError):
+    """A reference file is malformed; the message names the file, line and field."""
+
+    def __init__(self, path: str | Path, line: int | None, field: str | None, reason: str) -> None:
+        where = f"{path}"
+        if line is not None:
+            where += f", line {line}"
+        if field is not None:
+            where += f", field '{field}'"
+        super().__init__(f"{where}: {reason}")
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.reason = reason
+
+
+def data_file(name: str) -> Path:
+    """Path of a bundled data file; works for editable and wheel installs alike."""
+    return Path(str(resources.files("data").joinpath(name)))
+
+
+def _read_csv(path: Path, **kwargs: object) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+# --- GB/T 4754-2017 -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def load_industries() -> pd.DataFrame:
+    """GB/T 4754-2017: code, name, level (门类/大类/中类/小类), parent."""
+    return _read_csv(data_file("gbt4754_2017.csv"))
+
+
+@lru_cache(maxsize=1)
+def industry_names() -> dict[str, str]:
+    df = load_industries()
+    return dict(zip(df["code"], df["name"], strict=True))
+
+
+@lru_cache(maxsize=1)
+def numeric_industry_codes() -> frozenset[str]:
+    """The 2-4 digit codes (大类, 中类, 小类); 门类 letters are not firm codes."""
+    return frozenset(c for c in industry_names() if c.isdigit())
+
+
+def is_industry_code(code: str) -> bool:
+    return code in numeric_industry_codes()
+
+
+def industry_path(code: str) -> list[str]:
+    """``"2710"`` → ``["27", "271", "2710"]``: the code and its ancestors below the 门类."""
+    return [code[:n] for n in (2, 3, 4) if n <= len(code)]
+
+
+def industry_label(code: str) -> str:
+    return industry_names().get(code, code)
+
+
+# --- counties -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def load_counties() -> pd.DataFrame:
+    df = _read_csv(data_file("jjj_counties.csv"))
+    for col in (S.LAT, S.LNG):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
+
+
+@lru_cache(maxsize=1)
+def county_adcodes() -> frozenset[str]:
+    return frozenset(load_counties()["adcode"])
+
+
+@lru_cache(maxsize=1)
+def beijing_districts() -> pd.DataFrame:
+    """Beijing's districts with coordinates and firm counts (the origin of relocations)."""
+    df = _read_csv(data_file("beijing_districts.csv"))
+    for col in ("lat", "lng", "legal_entity_units"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
+
+
+def resolve_district(value: str) -> tuple[str, float, float] | None:
+    """A Beijing district given by name (海淀区 or 海淀) or adcode → (adcode, lat, lng)."""
+    df = beijing_districts()
+    value = value.strip()
+    for _, row in df.iterrows():
+        name = str(row["district"])
+        if value in (name, str(row["adcode"])) or (len(value) >= 2 and name.rstrip("区") == value.rstrip("区")):
+            return str(row["adcode"]), float(row["lat"]), float(row["lng"])
+    return None
+
+
+# --- geography ------------------------------------------------------------------------------
+
+
+def haversine_km(lat1: np.ndarray | float, lng1: np.ndarray | float, lat2: np.ndarray | float, lng2: np.ndarray | float) -> np.ndarray:
+    """Great-circle distance in km; vectorised because batch matching computes millions."""
+    r = 6371.0088
+    p1 = np.radians(lat1)
+    p2 = np.radians(lat2)
+    dp = p2 - p1
+    dl = np.radians(np.asarray(lng2) - np.asarray(lng1))
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return np.asarray(2 * r * np.arcsin(np.sqrt(a)))
+
+
+# --- input-output tables --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IOTable:
+    """Direct-consumption coefficients ``a[i, j]``: input from sector i per unit output of j."""
+
+    codes: tuple[str, ...]
+    a: np.ndarray
+
+    def index(self, code: str) -> int:
+        return self.codes.index(code)
+
+
+@lru_cache(maxsize=4)
+def load_io42(year: int = 2020) -> IOTable:
+    df = pd.read_csv(data_file("io_china_42_direct_coef.csv"), dtype={"from_code": str, "to_code": str})
+    df = df[df["year"] == year]
+    if df.empty:
+        raise ReferenceDataError(data_file("io_china_42_direct_coef.csv"), None, "year", f"no rows for {year}")
+    codes = tuple(sorted(set(df["from_code"]) | set(df["to_code"])))
+    pos = {c: i for i, c in enumerate(codes)}
+    a = np.zeros((len(codes), len(codes)), dtype=np.float64)
+    a[df["from_code"].map(pos).to_numpy(), df["to_code"].map(pos).to_numpy()] = df["a_total"].to_numpy()
+    return IOTable(codes, a)
+
+
+@lru_cache(maxsize=1)
+def load_crosswalk() -> dict[str, tuple[str, str]]:
+    """GB/T code (2-4 digits) → (io42 sector, io153 sector); the most specific row wins."""
+    df = _read_csv(data_file("gbt_io_crosswalk.csv"))
+    return {row.gbt_code: (row.io42_code, row.io153_code) for row in df.itertuples()}
+
+
+def io42_sector(code: str) -> str | None:
+    walk = load_crosswalk()
+    for prefix in reversed(industry_path(code)):
+        if prefix in walk:
+            return walk[prefix][0]
+    return None
+
+
+@lru_cache(maxsize=1)
+def load_priors() -> pd.DataFrame:
+    """Industry priors per 2-digit division, indexed by division (see data/sources/reference.md)."""
+    df = _read_csv(data_file("industry_priors.csv"))
+    for col in (
+        "employees_median",
+        "land_mu_per_100_employees",
+        "floor_m2_per_employee",
+        "talent_level",
+        "beijing_ties",
+        "needs_port_share",
+        "relocation_pressure",
+    ):
+        df[col] = pd.to_numeric(df[col], errors="raise")
+    return df.set_index("division")
+
+
+# --- park catalogue -------------------------------------------------------------------------
+
+
+def _parse_bool(path: Path, line: int, field: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("true", "1", "yes", "是"):
+        return True
+    if v in ("false", "0", "no", "否"):
+        return False
+    raise ReferenceDataError(path, line, field, f"expected true/false, got {value!r}")
+
+
+def _split(value: str) -> list[str]:
+    return [p.strip() for p in value.replace("；", ";").split(";") if p.strip()]
+
+
+def load_parks(path: str | Path | None = None) -> pd.DataFrame:
+    """Read and validate the park catalogue.
+
+    List columns become Python lists, booleans real booleans, numbers floats.  Any bad row
+    raises :class:`ReferenceDataError` naming the file, its line (header is line 1) and the field.
+    """
+    path = Path(path) if path is not None else data_file("parks.csv")
+    if not path.exists():
+        raise ReferenceDataError(path, None, None, "file not found")
+    try:
+        raw = _read_csv(path)
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ReferenceDataError(path, None, None, f"cannot parse as UTF-8 CSV: {exc}") from exc
+    missing = [c for c in S.PARK_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ReferenceDataError(path, 1, missing[0], f"missing column(s): {', '.join(missing)}")
+    counties = county_adcodes()
+    seen: set[str] = set()
+    records: list[dict[str, object]] = []
+    for i, row in enumerate(raw.to_dict("records")):
+        line = i + 2
+        records.append(_validate_park_row(path, line, row, counties, seen))
+    df = pd.DataFrame.from_records(records, columns=list(S.PARK_COLUMNS))
+    if df.empty:
+        raise ReferenceDataError(path, None, None, "the catalogue has no parks")
+    return df
+
+
+def _validate_park_row(
+    path: Path, line: int, row: dict[str, str], counties: frozenset[str], seen: set[str]
+) -> dict[str, object]:
+    def fail(field: str, reason: str) -> ReferenceDataError:
+        return ReferenceDataError(path, line, field, f"{reason} (park {row.get(S.PARK_ID) or '?'})")
+
+    out: dict[str, object] = dict(row)
+    pid = row[S.PARK_ID].strip()
+    if not pid:
+        raise fail(S.PARK_ID, "is blank")
+    if pid in seen:
+        raise fail(S.PARK_ID, "duplicate park_id")
+    seen.add(pid)
+    for col in (S.PARK_NAME, S.PROVINCE, S.CITY, S.COUNTY, S.LEVEL, S.PLATFORM_TYPE):
+        if not row[col].strip():
+            raise fail(col, "is blank")
+    if row[S.PROVINCE] not in S.PROVINCES:
+        raise fail(S.PROVINCE, f"{row[S.PROVINCE]!r} is not one of {', '.join(S.PROVINCES)}")
+    if row[S.LEVEL] not in S.PARK_LEVELS:
+        raise fail(S.LEVEL, f"{row[S.LEVEL]!r} is not one of {', '.join(S.PARK_LEVELS)}")
+    if row[S.PLATFORM_TYPE] not in S.PLATFORM_TYPES:
+        raise fail(S.PLATFORM_TYPE, f"{row[S.PLATFORM_TYPE]!r} is not a known platform type")
+    adcode = row[S.ADCODE].strip()
+    if not adcode:
+        raise fail(S.ADCODE, "is missing")
+    if not (len(adcode) == 6 and adcode.isdigit()):
+        raise fail(S.ADCODE, f"{adcode!r} is not a 6-digit county code")
+    if adcode not in counties:
+        raise fail(S.ADCODE, f"{adcode} is not a Beijing/Tianjin/Hebei county in jjj_counties.csv")
+    for col in S.PARK_NUMERIC_COLUMNS:
+        value = row[col].strip()
+        if not value:
+            if col == S.APPROVED_AREA_HA:
+                out[col] = math.nan
+                continue
+            raise fail(col, "is blank; give a value with a source or flag it as estimated")
+        try:
+            num = float(value)
+        except ValueError:
+            raise fail(col, f"{value!r} is not a number") from None
+        if not math.isfinite(num) or (num < 0 and col not in (S.LAT, S.LNG)):
+            raise fail(col, f"{value!r} is out of range")
+        out[col] = num
+    lat, lng = float(out[S.LAT]), float(out[S.LNG])  # type: ignore[arg-type]
+    if not (S.REGION_LAT[0] <= lat <= S.REGION_LAT[1]):
+        raise fail(S.LAT, f"{lat} is outside Beijing-Tianjin-Hebei")
+    if not (S.REGION_LNG[0] <= lng <= S.REGION_LNG[1]):
+        raise fail(S.LNG, f"{lng} is outside Beijing-Tianjin-Hebei")
+    if float(out[S.TALENT_POOL]) > 1:  # type: ignore[arg-type]
+        raise fail(S.TALENT_POOL, "must be an index in [0, 1]")
+    for col in S.SUBSIDY_COLUMNS:
+        if float(out[col]) not in (0.0, 1.0, 2.0, 3.0):  # type: ignore[arg-type]
+            raise fail(col, "must be a level 0, 1, 2 or 3")
+    out[S.CAPACITY_PER_YEAR] = int(float(out[S.CAPACITY_PER_YEAR]))  # type: ignore[arg-type]
+    for col in S.PARK_BOOL_COLUMNS:
+        out[col] = _parse_bool(path, line, col, row[col])
+    if row[S.MAX_POLLUTION_LEVEL] not in S.POLLUTION_LEVELS:
+        raise fail(S.MAX_POLLUTION_LEVEL, f"{row[S.MAX_POLLUTION_LEVEL]!r} is not low/medium/high")
+    for col in (S.INDUSTRY_CODES, S.RESTRICTED_INDUSTRIES):
+        codes = _split(row[col])
+        for code in codes:
+            if not is_industry_code(code):
+                raise fail(col, f"unknown GB/T 4754-2017 industry code {code!r}")
+        out[col] = codes
+    if not out[S.INDUSTRY_CODES]:
+        raise fail(S.INDUSTRY_CODES, "needs at least one industry code")
+    out[S.SOURCES] = _split(row[S.SOURCES])
+    estimated = _split(row[S.ESTIMATED_FIELDS])
+    for name in estimated:
+        if name not in S.PARK_COLUMNS:
+            raise fail(S.ESTIMATED_FIELDS, f"{name!r} is not a catalogue column")
+    out[S.ESTIMATED_FIELDS] = estimated
+    if not row[S.SOURCE_URL].strip():
+        raise fail(S.SOURCE_URL, "every park needs a source")
+    out[S.PARK_ID] = pid
+    out[S.ADCODE] = adcode
+    return out
+
+
+def park_to_profile(row: dict[str, object]) -> S.ParkProfile:
+    """Catalogue row → the API's park model (subsidy columns gathered into one object)."""
+    subsidies = {item: int(row[f"subsidy_{item}"]) for item in S.SUBSIDY_ITEMS}  # type: ignore[call-overload]
+    data = {k: v for k, v in row.items() if k not in S.SUBSIDY_COLUMNS and k != S.KEEPS_BEIJING_REGISTRATION}
+    data["subsidies"] = {**subsidies, "keeps_beijing_registration": bool(row[S.KEEPS_BEIJING_REGISTRATION])}
+    for key, value in list(data.items()):
+        if isinstance(value, float) and math.isnan(value):
+            data[key] = None
+        elif value == "" and key in (S.NAME_EN, S.PLATFORM_GROUP, S.LEADING_INDUSTRIES, S.NOTE, S.SOURCE_URL):
+            data[key] = None
+    return S.ParkProfile.model_validate(data)
+
+
+def parks_json(df: pd.DataFrame) -> str:
+    return json.dumps(
+        [park_to_profile(r).model_dump() for r in df.to_dict("records")], ensure_ascii=False, indent=2
+    )

@@ -1,0 +1,437 @@
+"""The one contract shared by the API, batch files, training and evaluation.
+
+Every column name used anywhere in parkmatch is a constant here, so that a renamed field
+breaks loudly in one place instead of silently in three.  The pydantic models describe a
+single firm or park; the batch path works on the same field names column-wise (see
+``features.validation``), with the same limits taken from :data:`FIRM_NUMERIC_LIMITS`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# --- enumerations ---------------------------------------------------------------------------
+
+FUNCTIONS: tuple[str, ...] = (
+    "production",
+    "rnd",
+    "headquarters",
+    "logistics",
+    "wholesale",
+    "data_center",
+    "back_office",
+    "education",
+    "healthcare",
+    "research",
+)
+SUBSIDY_ITEMS: tuple[str, ...] = ("tax", "land", "rent", "talent", "equipment", "rnd")
+POLLUTION_LEVELS: tuple[str, ...] = ("low", "medium", "high")
+PARK_LEVELS: tuple[str, ...] = ("national", "provincial", "platform", "other")
+PLATFORM_TYPES: tuple[str, ...] = (
+    "economic_development_zone",
+    "high_tech_zone",
+    "bonded_zone",
+    "free_trade_zone",
+    "co_built_park",
+    "concentrated_receiving_area",
+    "strategic_cooperation_zone",
+    "logistics_hub",
+    "trade_market",
+    "data_center_base",
+    "industrial_park",
+    "innovation_center",
+    "new_area",
+    "other",
+)
+PROVINCES: tuple[str, ...] = ("北京市", "天津市", "河北省")
+CRITERIA: tuple[str, ...] = ("industry_chain", "land", "talent", "subsidy", "proximity")
+FEEDBACK_OUTCOMES: tuple[str, ...] = ("shortlisted", "visited", "signed", "landed", "rejected")
+
+Function = Literal[
+    "production",
+    "rnd",
+    "headquarters",
+    "logistics",
+    "wholesale",
+    "data_center",
+    "back_office",
+    "education",
+    "healthcare",
+    "research",
+]
+SubsidyItem = Literal["tax", "land", "rent", "talent", "equipment", "rnd"]
+PollutionLevel = Literal["low", "medium", "high"]
+
+# Tiananmen, the reference point for "distance to Beijing".
+BEIJING_LAT = 39.9087
+BEIJING_LNG = 116.3975
+# Bounding box of Beijing-Tianjin-Hebei, used to reject coordinates that cannot be in the region.
+REGION_LAT = (36.0, 42.7)
+REGION_LNG = (113.4, 119.9)
+
+# --- firm columns ---------------------------------------------------------------------------
+
+FIRM_ID = "firm_id"
+NAME = "name"
+DESCRIPTION = "description"
+INDUSTRY_CODE = "industry_code"
+ORIGIN_DISTRICT = "origin_district"
+FUNCTIONS_COL = "functions"
+EMPLOYEES = "employees"
+LAND_NEED_MU = "land_need_mu"
+FLOOR_AREA_NEED_M2 = "floor_area_need_m2"
+REVENUE_CNY_10K = "revenue_cny_10k"
+TALENT_LEVEL = "talent_level"
+BEIJING_TIES = "beijing_ties"
+MAX_DISTANCE_KM = "max_distance_km"
+NEEDS_PORT = "needs_port"
+POLLUTION_LEVEL = "pollution_level"
+SUBSIDY_PRIORITIES = "subsidy_priorities"
+CHAIN_PARTNER_CODES = "chain_partner_codes"
+
+FIRM_COLUMNS: tuple[str, ...] = (
+    FIRM_ID,
+    NAME,
+    DESCRIPTION,
+    INDUSTRY_CODE,
+    ORIGIN_DISTRICT,
+    FUNCTIONS_COL,
+    EMPLOYEES,
+    LAND_NEED_MU,
+    FLOOR_AREA_NEED_M2,
+    REVENUE_CNY_10K,
+    TALENT_LEVEL,
+    BEIJING_TIES,
+    MAX_DISTANCE_KM,
+    NEEDS_PORT,
+    POLLUTION_LEVEL,
+    SUBSIDY_PRIORITIES,
+    CHAIN_PARTNER_CODES,
+)
+FIRM_LIST_COLUMNS: tuple[str, ...] = (FUNCTIONS_COL, SUBSIDY_PRIORITIES, CHAIN_PARTNER_CODES)
+# Inclusive numeric limits; ``None`` means unbounded on that side.  Shared by the pydantic
+# model and the column-wise batch validator so both reject exactly the same values.
+FIRM_NUMERIC_LIMITS: dict[str, tuple[float | None, float | None]] = {
+    EMPLOYEES: (1, 5_000_000),
+    LAND_NEED_MU: (0, 100_000),
+    FLOOR_AREA_NEED_M2: (0, 10_000_000),
+    REVENUE_CNY_10K: (0, 1e9),
+    TALENT_LEVEL: (0, 1),
+    BEIJING_TIES: (0, 1),
+    MAX_DISTANCE_KM: (1, 3_000),
+}
+# Fields filled from industry priors when missing; the list of filled ones is reported back.
+IMPUTABLE_FIELDS: tuple[str, ...] = (
+    INDUSTRY_CODE,
+    FUNCTIONS_COL,
+    EMPLOYEES,
+    LAND_NEED_MU,
+    FLOOR_AREA_NEED_M2,
+    TALENT_LEVEL,
+    BEIJING_TIES,
+    MAX_DISTANCE_KM,
+    NEEDS_PORT,
+    POLLUTION_LEVEL,
+    SUBSIDY_PRIORITIES,
+)
+
+# Chinese headers accepted in batch files, mapped to the canonical names.
+FIRM_HEADER_ALIASES: dict[str, str] = {
+    "企业编号": FIRM_ID,
+    "企业ID": FIRM_ID,
+    "编号": FIRM_ID,
+    "统一社会信用代码": FIRM_ID,
+    "企业名称": NAME,
+    "名称": NAME,
+    "单位名称": NAME,
+    "主营业务": DESCRIPTION,
+    "经营范围": DESCRIPTION,
+    "企业简介": DESCRIPTION,
+    "行业代码": INDUSTRY_CODE,
+    "国民经济行业代码": INDUSTRY_CODE,
+    "所属行业代码": INDUSTRY_CODE,
+    "所在区": ORIGIN_DISTRICT,
+    "所在区县": ORIGIN_DISTRICT,
+    "注册区": ORIGIN_DISTRICT,
+    "疏解功能": FUNCTIONS_COL,
+    "迁移功能": FUNCTIONS_COL,
+    "员工人数": EMPLOYEES,
+    "从业人员": EMPLOYEES,
+    "职工人数": EMPLOYEES,
+    "用地需求(亩)": LAND_NEED_MU,
+    "用地需求（亩）": LAND_NEED_MU,
+    "用地需求": LAND_NEED_MU,
+    "建筑面积需求(平方米)": FLOOR_AREA_NEED_M2,
+    "建筑面积需求（平方米）": FLOOR_AREA_NEED_M2,
+    "营业收入(万元)": REVENUE_CNY_10K,
+    "营业收入（万元）": REVENUE_CNY_10K,
+    "人才层次": TALENT_LEVEL,
+    "人才需求": TALENT_LEVEL,
+    "北京依存度": BEIJING_TIES,
+    "最大距离(公里)": MAX_DISTANCE_KM,
+    "最大距离（公里）": MAX_DISTANCE_KM,
+    "需要港口": NEEDS_PORT,
+    "污染等级": POLLUTION_LEVEL,
+    "政策偏好": SUBSIDY_PRIORITIES,
+    "补贴偏好": SUBSIDY_PRIORITIES,
+    "产业链伙伴行业代码": CHAIN_PARTNER_CODES,
+    "上下游行业代码": CHAIN_PARTNER_CODES,
+}
+
+# --- park columns ---------------------------------------------------------------------------
+
+PARK_ID = "park_id"
+PARK_NAME = "name"
+NAME_EN = "name_en"
+PROVINCE = "province"
+CITY = "city"
+COUNTY = "county"
+ADCODE = "adcode"
+LAT = "lat"
+LNG = "lng"
+LEVEL = "level"
+PLATFORM_TYPE = "platform_type"
+PLATFORM_GROUP = "platform_group"
+LEADING_INDUSTRIES = "leading_industries"
+INDUSTRY_CODES = "industry_codes"
+APPROVED_AREA_HA = "approved_area_ha"
+AVAILABLE_LAND_MU = "available_land_mu"
+LAND_PRICE = "land_price_cny_per_mu"
+TALENT_POOL = "talent_pool"
+SUBSIDY_COLUMNS: tuple[str, ...] = tuple(f"subsidy_{item}" for item in SUBSIDY_ITEMS)
+KEEPS_BEIJING_REGISTRATION = "keeps_beijing_registration"
+RAIL_MINUTES = "rail_minutes_to_beijing"
+DISTANCE_KM = "distance_km_to_beijing"
+PORT_ACCESS = "port_access"
+RESTRICTED_INDUSTRIES = "restricted_industries"
+MAX_POLLUTION_LEVEL = "max_pollution_level"
+CAPACITY_PER_YEAR = "capacity_per_year"
+SOURCE_URL = "source_url"
+SOURCES = "sources"
+ESTIMATED_FIELDS = "estimated_fields"
+NOTE = "note"
+
+PARK_COLUMNS: tuple[str, ...] = (
+    PARK_ID,
+    PARK_NAME,
+    NAME_EN,
+    PROVINCE,
+    CITY,
+    COUNTY,
+    ADCODE,
+    LAT,
+    LNG,
+    LEVEL,
+    PLATFORM_TYPE,
+    PLATFORM_GROUP,
+    LEADING_INDUSTRIES,
+    INDUSTRY_CODES,
+    APPROVED_AREA_HA,
+    AVAILABLE_LAND_MU,
+    LAND_PRICE,
+    TALENT_POOL,
+    *SUBSIDY_COLUMNS,
+    KEEPS_BEIJING_REGISTRATION,
+    RAIL_MINUTES,
+    DISTANCE_KM,
+    PORT_ACCESS,
+    RESTRICTED_INDUSTRIES,
+    MAX_POLLUTION_LEVEL,
+    CAPACITY_PER_YEAR,
+    SOURCE_URL,
+    SOURCES,
+    ESTIMATED_FIELDS,
+    NOTE,
+)
+# The attributes the ranker decides on: each needs a source or an ``estimated`` flag.
+PARK_DECISION_FIELDS: tuple[str, ...] = (
+    AVAILABLE_LAND_MU,
+    LAND_PRICE,
+    TALENT_POOL,
+    *SUBSIDY_COLUMNS,
+    KEEPS_BEIJING_REGISTRATION,
+    RAIL_MINUTES,
+    DISTANCE_KM,
+    PORT_ACCESS,
+    RESTRICTED_INDUSTRIES,
+    MAX_POLLUTION_LEVEL,
+    CAPACITY_PER_YEAR,
+)
+PARK_LIST_COLUMNS: tuple[str, ...] = (INDUSTRY_CODES, RESTRICTED_INDUSTRIES, SOURCES, ESTIMATED_FIELDS)
+PARK_BOOL_COLUMNS: tuple[str, ...] = (KEEPS_BEIJING_REGISTRATION, PORT_ACCESS)
+PARK_NUMERIC_COLUMNS: tuple[str, ...] = (
+    LAT,
+    LNG,
+    APPROVED_AREA_HA,
+    AVAILABLE_LAND_MU,
+    LAND_PRICE,
+    TALENT_POOL,
+    *SUBSIDY_COLUMNS,
+    RAIL_MINUTES,
+    DISTANCE_KM,
+    CAPACITY_PER_YEAR,
+)
+
+# --- simulated world and evaluation columns -------------------------------------------------
+
+EVENT_ID = "event_id"
+YEAR = "year"
+CHOSEN_PARK_ID = "chosen_park_id"
+SHORTLIST_PARK_IDS = "shortlist_park_ids"
+RELEVANCE = "relevance"
+SCORE = "score"
+RANK = "rank"
+REASONS = "reasons"
+ROW = "row"
+FIELD = "field"
+ERROR = "error"
+
+RELEVANCE_CHOSEN = 2
+RELEVANCE_SHORTLISTED = 1
+RELEVANCE_OTHER = 0
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def _split_list(value: Any) -> Any:
+    """Accept ``"a;b"`` as well as ``["a", "b"]`` so JSON and spreadsheet cells mean the same."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace("；", ";").split(";") if part.strip()]
+    return value
+
+
+def _limits(field: str) -> dict[str, float]:
+    low, high = FIRM_NUMERIC_LIMITS[field]
+    out: dict[str, float] = {}
+    if low is not None:
+        out["ge"] = low
+    if high is not None:
+        out["le"] = high
+    return out
+
+
+IndustryCodeStr = Annotated[str, Field(pattern=r"^\d{2,4}$", description="GB/T 4754-2017 code, 2-4 digits")]
+
+
+class FirmProfile(BaseModel):
+    """What an officer knows about a firm.  Only ``name`` and one of ``industry_code`` /
+    ``description`` are required: officers usually have a name and a line of business, and
+    everything else is imputed from industry priors and reported back as imputed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    firm_id: str | None = Field(default=None, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    industry_code: str | None = Field(default=None, pattern=r"^\d{2,4}$")
+    origin_district: str | None = Field(default=None, max_length=50)
+    functions: list[Function] = Field(default_factory=list)
+    employees: int | None = Field(default=None, **_limits(EMPLOYEES))
+    land_need_mu: float | None = Field(default=None, **_limits(LAND_NEED_MU))
+    floor_area_need_m2: float | None = Field(default=None, **_limits(FLOOR_AREA_NEED_M2))
+    revenue_cny_10k: float | None = Field(default=None, **_limits(REVENUE_CNY_10K))
+    talent_level: float | None = Field(default=None, **_limits(TALENT_LEVEL))
+    beijing_ties: float | None = Field(default=None, **_limits(BEIJING_TIES))
+    max_distance_km: float | None = Field(default=None, **_limits(MAX_DISTANCE_KM))
+    needs_port: bool | None = None
+    pollution_level: PollutionLevel | None = None
+    subsidy_priorities: list[SubsidyItem] = Field(default_factory=list)
+    chain_partner_codes: list[IndustryCodeStr] = Field(default_factory=list)
+
+    _split = field_validator(FUNCTIONS_COL, SUBSIDY_PRIORITIES, CHAIN_PARTNER_CODES, mode="before")(
+        classmethod(lambda cls, v: _split_list(v))
+    )
+
+    @field_validator(DESCRIPTION, INDUSTRY_CODE, ORIGIN_DISTRICT, FIRM_ID, mode="before")
+    @classmethod
+    def _blank_is_missing(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _needs_code_or_description(self) -> FirmProfile:
+        if self.industry_code is None and not self.description:
+            raise ValueError("give industry_code or description: the industry cannot be known otherwise")
+        return self
+
+
+class Subsidies(BaseModel):
+    """Strength of each incentive on a 0-3 scale (0 none known, 3 exceptional platform package)."""
+
+    tax: int = Field(ge=0, le=3)
+    land: int = Field(ge=0, le=3)
+    rent: int = Field(ge=0, le=3)
+    talent: int = Field(ge=0, le=3)
+    equipment: int = Field(ge=0, le=3)
+    rnd: int = Field(ge=0, le=3)
+    keeps_beijing_registration: bool
+
+
+class ParkProfile(BaseModel):
+    """One receiving park as served to officers, with the provenance of its values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    park_id: str
+    name: str
+    name_en: str | None = None
+    province: str
+    city: str
+    county: str
+    adcode: str = Field(pattern=r"^\d{6}$")
+    lat: float
+    lng: float
+    level: str
+    platform_type: str
+    platform_group: str | None = None
+    leading_industries: str | None = None
+    industry_codes: list[str]
+    approved_area_ha: float | None = None
+    available_land_mu: float
+    land_price_cny_per_mu: float
+    talent_pool: float
+    subsidies: Subsidies
+    rail_minutes_to_beijing: float
+    distance_km_to_beijing: float
+    port_access: bool
+    restricted_industries: list[str]
+    max_pollution_level: str
+    capacity_per_year: int
+    source_url: str | None = None
+    sources: list[str] = Field(default_factory=list)
+    estimated_fields: list[str] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Recommendation(BaseModel):
+    rank: int
+    park_id: str
+    name: str
+    province: str
+    city: str
+    county: str
+    adcode: str
+    score: float
+    criteria: dict[str, float]
+    reasons: list[str]
+
+
+class Exclusion(BaseModel):
+    park_id: str
+    name: str
+    rule: str
+    detail: str
+
+
+class RecommendationResult(BaseModel):
+    firm_id: str | None
+    model_version: str
+    imputed: list[str]
+    recommendations: list[Recommendation]
+    excluded: list[Exclusion] = Field(default_factory=list)

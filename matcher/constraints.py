@@ -1,0 +1,55 @@
+"""Hard constraints: parks a firm cannot go to, whatever the ranker would say.
+
+They are applied at retrieval, before ranking, and each removal keeps the rule that caused it
+so an officer can be told why a park is missing ("--explain-excluded").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.pairs import FirmArrays, ParkArrays
+
+# Rule codes; 0 means feasible.  The order is the order in which a removal is attributed.
+RULES: tuple[str, ...] = ("restricted_industry", "pollution", "land", "distance", "port")
+RULE_TEXT: dict[str, str] = {
+    "restricted_industry": "园区限制或禁止该行业入驻",
+    "pollution": "企业污染等级高于园区准入上限",
+    "land": "可用土地少于企业用地需求",
+    "distance": "距北京超过企业可接受的最大距离",
+    "port": "企业需要港口，园区不临港",
+}
+
+
+def infeasibility(firms: FirmArrays, parks: ParkArrays) -> np.ndarray:
+    """(n_firms, n_parks) uint8: 0 if the park is allowed, else 1 + index of the first rule broken."""
+    n = firms.code_ids.shape[0]
+    p = len(parks)
+    all_parks = np.broadcast_to(np.arange(p), (n, p))
+    ids_pad = np.where(
+        firms.code_ids < 0, np.array([parks.restricted.exact[j].shape[1] - 1 for j in range(3)]), firms.code_ids
+    )
+    checks = (
+        parks.restricted.covers(all_parks, ids_pad),
+        firms.num["pollution"][:, None] > parks.num["pollution"][None, :],
+        firms.num["land_need"][:, None] > parks.num["land"][None, :],
+        parks.num["distance"][None, :] > firms.num["max_distance"][:, None],
+        (firms.num["needs_port"][:, None] > 0) & (parks.num["port"][None, :] == 0),
+    )
+    out = np.zeros((n, p), dtype=np.uint8)
+    for code in range(len(checks), 0, -1):
+        out = np.where(checks[code - 1], np.uint8(code), out)
+    return out
+
+
+def explain_rule(code: int, firms: FirmArrays, parks: ParkArrays, i: int, p: int) -> tuple[str, str]:
+    """(rule name, Chinese detail with the numbers) for one removed (firm, park) pair."""
+    rule = RULES[code - 1]
+    pn, fn = parks.num, firms.num
+    if rule == "land":
+        detail = f"可用土地约{pn['land'][p]:.0f}亩，企业需要{fn['land_need'][i]:.0f}亩"
+    elif rule == "distance":
+        detail = f"距北京{pn['distance'][p]:.0f}公里，超过企业上限{fn['max_distance'][i]:.0f}公里"
+    else:
+        detail = RULE_TEXT[rule]
+    return rule, detail

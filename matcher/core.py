@@ -1,0 +1,294 @@
+"""The matcher: validated firms in, ranked and explained parks out.
+
+One code path serves the API, the CLI, batch files and evaluation: every entry point builds a
+:class:`~features.validation.FirmBatch` (a single recommendation is a batch of one) and calls
+:meth:`Matcher.match`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import schemas as S
+from features.embeddings import IndustryInferer, ProfileEmbedder
+from features.pairs import FEATURE_NAMES, FirmArrays, ParkArrays, criterion_scores, pair_features
+from features.validation import FirmBatch, Priors, RowError, columns_from_frame, columns_from_records, prepare
+from matcher.bundle import BundleError, read_manifest, write_bundle
+from matcher.constraints import explain_rule, infeasibility
+from matcher.explain import reasons_for
+from matcher.ranker import ParkRanker
+from matcher.retrieval import VectorIndex
+
+PARKS_FILE = "parks.parquet"
+PRIORS_FILE = "priors.parquet"
+INDEX_FILE = "parks.faiss"
+
+
+@dataclass
+class Candidates:
+    """Retrieval output: park positions (n, k) padded with -1, their similarity, and the
+    infeasibility matrix (n, n_parks) that explains removals."""
+
+    parks: np.ndarray
+    sim: np.ndarray
+    infeasible: np.ndarray
+
+
+@dataclass
+class MatchResult:
+    """Recommendations in long form (one row per firm × rank), plus per-firm extras."""
+
+    batch: FirmBatch
+    firm_pos: np.ndarray
+    rank: np.ndarray
+    park_pos: np.ndarray
+    score: np.ndarray
+    criteria: np.ndarray
+    reasons: list[list[str]]
+    excluded: list[list[dict[str, str]]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.firm_pos.shape[0])
+
+
+def _list_to_cell(values: Any) -> list[str]:
+    if values is None:
+        return []
+    return [str(v) for v in values]
+
+
+class Matcher:
+    """Retrieval (FAISS) → hard constraints → pair features → LightGBM → explanations."""
+
+    def __init__(
+        self,
+        embedder: ProfileEmbedder,
+        index: VectorIndex,
+        ranker: ParkRanker,
+        inferer: IndustryInferer,
+        parks: pd.DataFrame,
+        priors: pd.DataFrame,
+        manifest: dict[str, Any] | None = None,
+        candidates: int = 60,
+    ):
+        self.embedder = embedder
+        self.index = index
+        self.ranker = ranker
+        self.inferer = inferer
+        self.parks = parks.reset_index(drop=True)
+        self.priors_frame = priors
+        self.priors = Priors.from_frame(priors)
+        self.manifest = manifest or {}
+        self.candidates = candidates
+        self.park_arrays = ParkArrays.build(self.parks)
+
+    @property
+    def model_version(self) -> str:
+        return str(self.manifest.get("model_version", "unversioned"))
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def save(self, path: Path, manifest: dict[str, Any]) -> Path:
+        def write(tmp: Path) -> list[Path]:
+            files = [*self.embedder.save(tmp), *self.ranker.save(tmp), *self.inferer.save(tmp)]
+            files.append(self.index.save(tmp / INDEX_FILE))
+            self.parks.to_parquet(tmp / PARKS_FILE, index=False)
+            self.priors_frame.reset_index().to_parquet(tmp / PRIORS_FILE, index=False)
+            return [*files, tmp / PARKS_FILE, tmp / PRIORS_FILE]
+
+        manifest = {**manifest, "feature_names": list(FEATURE_NAMES), "n_parks": len(self.parks)}
+        self.manifest = manifest
+        out = write_bundle(Path(path), write, manifest)
+        self.manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        return out
+
+    @classmethod
+    def load(cls, path: Path, candidates: int | None = None) -> Matcher:
+        """Load a bundle, refusing it whole if any check fails (see :mod:`matcher.bundle`)."""
+        path = Path(path)
+        manifest = read_manifest(path, FEATURE_NAMES)
+        try:
+            parks = pd.read_parquet(path / PARKS_FILE)
+            for col in S.PARK_LIST_COLUMNS:
+                parks[col] = parks[col].map(_list_to_cell)
+            priors = pd.read_parquet(path / PRIORS_FILE).set_index("division")
+            ranker = ParkRanker.load(path)
+            if ranker.feature_names != FEATURE_NAMES:
+                raise BundleError(f"model bundle {path}: the ranker's feature names differ from this code's")
+            return cls(
+                embedder=ProfileEmbedder.load(path),
+                index=VectorIndex.load(path / INDEX_FILE),
+                ranker=ranker,
+                inferer=IndustryInferer.load(path),
+                parks=parks,
+                priors=priors,
+                manifest=manifest,
+                candidates=candidates or int(manifest.get("candidates", 60)),
+            )
+        except BundleError:
+            raise
+        except Exception as exc:  # a corrupt file inside a bundle whose checksums were forged or stale
+            raise BundleError(f"model bundle {path} cannot be read: {type(exc).__name__}: {exc}") from exc
+
+    # --- pipeline -------------------------------------------------------------------------
+
+    def prepare(self, cols: Mapping[str, Any], rows: Sequence[int] | np.ndarray | None = None) -> tuple[FirmBatch, list[RowError]]:
+        return prepare(cols, self.priors, self.inferer.predict, rows)
+
+    def firm_vectors(self, batch: FirmBatch) -> np.ndarray:
+        c = batch.cols
+        return self.embedder.embed_firms(list(c[S.DESCRIPTION]), list(c[S.INDUSTRY_CODE]), list(c[S.CHAIN_PARTNER_CODES]))
+
+    def retrieve(self, firms: FirmArrays, vectors: np.ndarray, k: int | None = None) -> Candidates:
+        """FAISS top candidates that pass the hard constraints, best similarity first."""
+        k = k or self.candidates
+        pa = self.park_arrays
+        infeasible = infeasibility(firms, pa)
+        n_parks = len(pa)
+        k_search = n_parks if n_parks <= 4096 else min(n_parks, 4 * k)
+        sim, ids = self.index.search(vectors, k_search)
+        safe = np.where(ids < 0, 0, ids)
+        ok = (ids >= 0) & (np.take_along_axis(infeasible, safe, axis=1) == 0)
+        keep = ok & (np.cumsum(ok, axis=1) <= k)
+        order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+        parks = np.take_along_axis(ids, order, axis=1)
+        sims = np.take_along_axis(sim, order, axis=1)
+        valid = np.take_along_axis(keep, order, axis=1)
+        parks = np.where(valid, parks, -1)
+        if parks.shape[1] < k:
+            pad = k - parks.shape[1]
+            parks = np.pad(parks, ((0, 0), (0, pad)), constant_values=-1)
+            sims = np.pad(sims, ((0, 0), (0, pad)))
+        return Candidates(parks.astype(np.int64), sims.astype(np.float32), infeasible)
+
+    def features(self, batch: FirmBatch, k: int | None = None) -> tuple[FirmArrays, Candidates, np.ndarray]:
+        firms = FirmArrays.build(batch, self.park_arrays)
+        cands = self.retrieve(firms, self.firm_vectors(batch), k)
+        x = pair_features(firms, self.park_arrays, cands.parks, cands.sim)
+        return firms, cands, x
+
+    def score(self, x: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        n, k, f = x.shape
+        scores = self.ranker.predict(x.reshape(n * k, f)).reshape(n, k)
+        return np.where(cand >= 0, scores, -np.inf)
+
+    def match(self, batch: FirmBatch, top: int = 10, explain_excluded: bool = False) -> MatchResult:
+        """Rank parks for every firm in the batch and explain the top ``top``."""
+        n = len(batch)
+        if n == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return MatchResult(batch, empty, empty, empty, np.zeros(0), np.zeros((0, len(S.CRITERIA)), np.float32), [], [[] for _ in range(n)])
+        firms, cands, x = self.features(batch)
+        scores = self.score(x, cands.parks)
+        top = min(top, scores.shape[1])
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
+        top_scores = np.take_along_axis(scores, order, axis=1)
+        valid = np.isfinite(top_scores)
+        fi, ri = np.nonzero(valid)
+        ci = order[fi, ri]
+        xt = x[fi, ci]
+        park_pos = cands.parks[fi, ci]
+        contrib = self.ranker.contributions(xt)
+        groups = self.ranker.contrib_groups_
+        criteria = criterion_scores(xt)
+        c = batch.cols
+        reasons = []
+        for j in range(len(fi)):
+            i = int(fi[j])
+            firm = {key: c[key][i] for key in (S.INDUSTRY_CODE, S.CHAIN_PARTNER_CODES, S.LAND_NEED_MU, S.TALENT_LEVEL, S.SUBSIDY_PRIORITIES)}
+            reasons.append(reasons_for(contrib[j], groups, self.park_arrays, int(park_pos[j]), firm))
+        excluded: list[list[dict[str, str]]] = [[] for _ in range(n)]
+        if explain_excluded:
+            names = self.park_arrays.frame[S.PARK_NAME]
+            for i, p in zip(*np.nonzero(cands.infeasible), strict=True):
+                rule, detail = explain_rule(int(cands.infeasible[i, p]), firms, self.park_arrays, int(i), int(p))
+                excluded[i].append({S.PARK_ID: str(self.park_arrays.ids[p]), "name": str(names[p]), "rule": rule, "detail": detail})
+        return MatchResult(batch, fi.astype(np.int64), (ri + 1).astype(np.int64), park_pos, top_scores[fi, ri], criteria, reasons, excluded)
+
+    # --- entry points ---------------------------------------------------------------------
+
+    def results(self, result: MatchResult) -> list[dict[str, Any]]:
+        """Per-firm dictionaries in the shape of :class:`features.schemas.RecommendationResult`."""
+        frame = self.park_arrays.frame
+        cols = {name: frame[name].to_numpy() for name in (S.PARK_ID, S.PARK_NAME, S.PROVINCE, S.CITY, S.COUNTY, S.ADCODE)}
+        per_firm: list[list[dict[str, Any]]] = [[] for _ in range(len(result.batch))]
+        for j in range(len(result)):
+            p = int(result.park_pos[j])
+            per_firm[int(result.firm_pos[j])].append(
+                {
+                    S.RANK: int(result.rank[j]),
+                    S.PARK_ID: str(cols[S.PARK_ID][p]),
+                    "name": str(cols[S.PARK_NAME][p]),
+                    S.PROVINCE: str(cols[S.PROVINCE][p]),
+                    S.CITY: str(cols[S.CITY][p]),
+                    S.COUNTY: str(cols[S.COUNTY][p]),
+                    S.ADCODE: str(cols[S.ADCODE][p]),
+                    S.SCORE: round(float(result.score[j]), 6),
+                    "criteria": {k: round(float(v), 4) for k, v in zip(S.CRITERIA, result.criteria[j], strict=True)},
+                    S.REASONS: result.reasons[j],
+                }
+            )
+        ids = result.batch.cols[S.FIRM_ID]
+        return [
+            {
+                S.FIRM_ID: (str(ids[i]) or None),
+                "model_version": self.model_version,
+                "imputed": list(result.batch.imputed[i]),
+                "recommendations": per_firm[i],
+                "excluded": result.excluded[i] if result.excluded else [],
+            }
+            for i in range(len(result.batch))
+        ]
+
+    def recommend_records(
+        self, records: Iterable[Mapping[str, Any]], top: int = 10, explain_excluded: bool = False
+    ) -> tuple[list[dict[str, Any]], list[RowError]]:
+        """Batch of plain dictionaries → (results for the valid ones, errors for the others)."""
+        recs = list(records)
+        batch, errors = self.prepare(columns_from_records(recs))
+        return self.results(self.match(batch, top, explain_excluded)), errors
+
+    def recommend(self, profile: S.FirmProfile | Mapping[str, Any], top: int = 10, explain_excluded: bool = False) -> dict[str, Any]:
+        """One firm: a batch of one.  Raises ``ValueError`` naming the field if it is invalid."""
+        record = profile.model_dump() if isinstance(profile, S.FirmProfile) else dict(profile)
+        results, errors = self.recommend_records([record], top, explain_excluded)
+        if errors:
+            e = errors[0]
+            raise ValueError(f"field '{e.field}': {e.reason}")
+        return results[0]
+
+    def recommend_frame(self, df: pd.DataFrame, top: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """A data scientist's entry: firms as a DataFrame → (long recommendations, rejected rows)."""
+        batch, errors = self.prepare(columns_from_frame(df))
+        return self.long_frame(self.match(batch, top)), pd.DataFrame([e.as_dict() for e in errors], columns=[S.ROW, S.FIELD, S.ERROR, S.FIRM_ID])
+
+    def long_frame(self, result: MatchResult) -> pd.DataFrame:
+        frame = self.park_arrays.frame
+        b = result.batch
+        fp = result.firm_pos
+        out = pd.DataFrame(
+            {
+                S.ROW: b.rows[fp],
+                S.FIRM_ID: b.cols[S.FIRM_ID][fp],
+                "firm_name": b.cols[S.NAME][fp],
+                S.RANK: result.rank,
+                S.PARK_ID: frame[S.PARK_ID].to_numpy()[result.park_pos],
+                "park_name": frame[S.PARK_NAME].to_numpy()[result.park_pos],
+                S.PROVINCE: frame[S.PROVINCE].to_numpy()[result.park_pos],
+                S.CITY: frame[S.CITY].to_numpy()[result.park_pos],
+                S.COUNTY: frame[S.COUNTY].to_numpy()[result.park_pos],
+                S.SCORE: result.score.round(6),
+            }
+        )
+        for j, name in enumerate(S.CRITERIA):
+            out[name] = result.criteria[:, j].round(4)
+        out[S.REASONS] = ["；".join(r) for r in result.reasons]
+        out["imputed"] = [";".join(b.imputed[i]) for i in fp]
+        return out

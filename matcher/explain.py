@@ -1,0 +1,110 @@
+"""Reasons in Chinese, chosen by the ranker's contributions and worded from the pair's facts.
+
+The contributions decide *which* criteria to mention (those that pushed this park up the most);
+the wording quotes the underlying numbers, so every sentence can be checked against the
+catalogue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features import reference as R
+from features import schemas as S
+from features.pairs import ParkArrays
+
+PLATFORM_TYPE_CN = {
+    "economic_development_zone": "经济开发区",
+    "high_tech_zone": "高新技术产业开发区",
+    "bonded_zone": "综合保税区",
+    "free_trade_zone": "自贸试验区",
+    "co_built_park": "京津冀共建园区",
+    "concentrated_receiving_area": "集中承载地",
+    "strategic_cooperation_zone": "战略合作功能区",
+    "logistics_hub": "物流枢纽",
+    "trade_market": "商贸市场承接平台",
+    "data_center_base": "数据中心基地",
+    "industrial_park": "产业园区",
+    "innovation_center": "协同创新平台",
+    "new_area": "新区",
+    "other": "承接平台",
+}
+SUBSIDY_CN = {"tax": "税收", "land": "用地", "rent": "租金", "talent": "人才", "equipment": "设备", "rnd": "研发"}
+GROUP_LABEL = {"2": "“2+4+46”集中承载地", "4": "“2+4+46”战略合作功能区", "46": "“2+4+46”专业化承接平台"}
+
+
+def _industry_reason(park_codes: list[str], firm_code: str, partners: list[str]) -> str | None:
+    best = None
+    for code in park_codes:
+        if firm_code.startswith(code) or code.startswith(firm_code[:2]):
+            shared = len(code) if firm_code.startswith(code) else 2
+            if best is None or shared > best[1]:
+                best = (code, shared)
+    if best is not None:
+        code = best[0] if firm_code.startswith(best[0]) else best[0][:2]
+        return f"主导产业含{R.industry_label(code)}({code})，与企业行业同链"
+    partner_hits = [p for p in partners if any(c[:2] == p[:2] for c in park_codes)]
+    if partner_hits:
+        p = partner_hits[0]
+        return f"园区有上下游配套产业{R.industry_label(p[:2])}({p[:2]})"
+    if park_codes:
+        return f"主导产业{R.industry_label(park_codes[0])}({park_codes[0]})与企业存在投入产出关联"
+    return None
+
+
+def reasons_for(
+    contrib: np.ndarray,
+    groups: tuple[str, ...],
+    parks: ParkArrays,
+    p: int,
+    firm: dict[str, object],
+    max_reasons: int = 4,
+    min_reasons: int = 2,
+) -> list[str]:
+    """Two to four sentences for one recommended park, strongest positive contribution first."""
+    row = parks.frame.iloc[p]
+    pn = parks.num
+    order = np.argsort(-contrib)
+    picked = [groups[i] for i in order if contrib[i] > 0][:max_reasons]
+    for i in order:
+        if len(picked) >= min_reasons:
+            break
+        if groups[i] not in picked:
+            picked.append(groups[i])
+    out: list[str] = []
+    for g in picked:
+        text = None
+        if g == "industry_chain":
+            text = _industry_reason(list(row[S.INDUSTRY_CODES]), str(firm[S.INDUSTRY_CODE]), list(firm[S.CHAIN_PARTNER_CODES]))  # type: ignore[call-overload]
+        elif g == "land":
+            need = float(firm[S.LAND_NEED_MU])  # type: ignore[arg-type]
+            avail = float(pn["land"][p])
+            price = float(pn["price"][p]) / 1e4
+            if need > 0:
+                text = f"可用土地约{avail:.0f}亩，满足{need:.0f}亩用地需求，工业用地约{price:.0f}万元/亩"
+            else:
+                text = f"工业用地约{price:.0f}万元/亩，可用土地约{avail:.0f}亩"
+        elif g == "talent":
+            text = f"人才供给指数{float(pn['talent'][p]):.2f}（企业人才需求{float(firm[S.TALENT_LEVEL]):.2f}）"  # type: ignore[arg-type]
+        elif g == "subsidy":
+            levels = pn["subsidies"][p]
+            wanted = [s for s in firm[S.SUBSIDY_PRIORITIES] if levels[S.SUBSIDY_ITEMS.index(s)] >= 2] or [  # type: ignore[attr-defined]
+                s for s in S.SUBSIDY_ITEMS if levels[S.SUBSIDY_ITEMS.index(s)] >= 2
+            ]
+            parts = []
+            if wanted:
+                parts.append("、".join(SUBSIDY_CN[s] for s in wanted[:3]) + "政策支持力度较大")
+            if pn["keeps_reg"][p] > 0:
+                parts.append("可保留北京注册(异地监管)")
+            text = "，".join(parts) or "享受河北/天津省级标准招商政策"
+        elif g == "proximity":
+            text = f"距北京天安门{float(pn['distance'][p]):.0f}公里，铁路约{float(pn['rail'][p]):.0f}分钟"
+        elif g == "platform":
+            kind = PLATFORM_TYPE_CN.get(str(row[S.PLATFORM_TYPE]), "承接平台")
+            group = GROUP_LABEL.get(str(row[S.PLATFORM_GROUP]), "")
+            text = f"{group or kind}，年承接能力约{int(pn['capacity'][p])}家企业"
+            if pn["port"][p] > 0:
+                text += "，临近港口"
+        if text and text not in out:
+            out.append(text)
+    return out[:max_reasons]

@@ -1,0 +1,224 @@
+"""Training: simulated history → embeddings, FAISS index, LightGBM ranker → one bundle.
+
+Labels are graded as the simulator records decisions: 2 for the park chosen, 1 for the other
+shortlisted parks, 0 for every other retrieved candidate.  Groups are split by time (train on
+relocations up to 2020, hold out 2021-2024) and, inside the training years, by firm for early
+stopping, so no firm is on both sides of any split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import reference as R
+from features import schemas as S
+from features.embeddings import IndustryInferer, ProfileEmbedder
+from features.pairs import CATEGORICAL_FEATURES, FEATURE_CRITERION, FEATURE_NAMES, MONOTONE
+from features.validation import columns_from_frame
+from matcher.core import Matcher
+from matcher.ranker import ParkRanker
+from matcher.retrieval import VectorIndex
+
+TRAIN_UNTIL_YEAR = 2020
+WORLD_FILES = ("firms.parquet", "events.parquet", "truth.json")
+
+
+def log(msg: str) -> None:
+    print(f"[parkmatch] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Groups:
+    """Candidate lists with graded labels for a set of relocation events."""
+
+    events: pd.DataFrame
+    x: np.ndarray  # (n, k, f)
+    labels: np.ndarray  # (n, k) int, -1 for padding
+    cand: np.ndarray  # (n, k) park positions, -1 padding
+    chosen_pos: np.ndarray  # (n,) park position of the chosen park, -1 if not in the catalogue
+
+    def flat(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """LightGBM's layout: rows of valid candidates, labels and group sizes, for groups
+        that have at least one relevant candidate (others teach the ranker nothing)."""
+        idx = np.arange(len(self.labels)) if rows is None else rows
+        lab = self.labels[idx]
+        has_pos = (lab > 0).any(axis=1)
+        idx = idx[has_pos]
+        valid = self.labels[idx] >= 0
+        x = self.x[idx][valid]
+        y = self.labels[idx][valid]
+        return x, y, valid.sum(axis=1)
+
+
+def world_hash(world_dir: Path, catalogue: Path) -> str:
+    h = hashlib.sha256()
+    for name in WORLD_FILES:
+        p = world_dir / name
+        if p.exists():
+            h.update(p.read_bytes())
+    h.update(catalogue.read_bytes())
+    return h.hexdigest()
+
+
+def load_world_frames(world_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    firms = pd.read_parquet(world_dir / "firms.parquet")
+    events = pd.read_parquet(world_dir / "events.parquet")
+    return firms, events
+
+
+def build_groups(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, chunk: int = 50_000) -> Groups:
+    """Retrieve candidates for every event's firm and grade them against the recorded choice."""
+    by_id = firms.set_index(S.FIRM_ID, drop=False)
+    sub = by_id.loc[events[S.FIRM_ID].to_numpy()].reset_index(drop=True)
+    pos = {pid: i for i, pid in enumerate(matcher.park_arrays.ids)}
+    xs, cands = [], []
+    for start in range(0, len(sub), chunk):
+        part = sub.iloc[start : start + chunk]
+        batch, errors = matcher.prepare(columns_from_frame(part))
+        if errors:
+            raise ValueError(f"simulated firm rejected: row {errors[0].row}, {errors[0].field}: {errors[0].reason}")
+        _, c, x = matcher.features(batch)
+        xs.append(x)
+        cands.append(c.parks)
+    x = np.concatenate(xs) if xs else np.zeros((0, matcher.candidates, len(FEATURE_NAMES)), np.float32)
+    cand = np.concatenate(cands) if cands else np.zeros((0, matcher.candidates), np.int64)
+    chosen = np.array([pos.get(p, -1) for p in events[S.CHOSEN_PARK_ID]], dtype=np.int64)
+    width = max((len(s) for s in events[S.SHORTLIST_PARK_IDS]), default=1)
+    short = np.full((len(events), width), -2, dtype=np.int64)
+    for i, lst in enumerate(events[S.SHORTLIST_PARK_IDS]):
+        ids = [pos.get(p, -2) for p in lst]
+        short[i, : len(ids)] = ids
+    in_short = (cand[:, :, None] == short[:, None, :]).any(axis=2)
+    labels = np.where(cand == chosen[:, None], S.RELEVANCE_CHOSEN, np.where(in_short, S.RELEVANCE_SHORTLISTED, S.RELEVANCE_OTHER))
+    labels = np.where(cand < 0, -1, labels)
+    return Groups(events.reset_index(drop=True), x, labels, cand, chosen)
+
+
+def ndcg_at(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
+    """Mean NDCG@k over groups (rows); padding has label -1 and score -inf."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    gains = np.maximum(np.take_along_axis(labels, order, axis=1), 0)
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = ((2.0**gains - 1) * disc[: gains.shape[1]]).sum(axis=1)
+    ideal = -np.sort(-np.maximum(labels, 0), axis=1)[:, :k]
+    idcg = ((2.0**ideal - 1) * disc[: ideal.shape[1]]).sum(axis=1)
+    ok = idcg > 0
+    return float((dcg[ok] / idcg[ok]).mean()) if ok.any() else 0.0
+
+
+def train_matcher(
+    firms: pd.DataFrame,
+    events: pd.DataFrame,
+    parks: pd.DataFrame,
+    priors: pd.DataFrame | None = None,
+    candidates: int = 60,
+    index_type: str = "flat",
+    ranker_params: dict[str, Any] | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] = log,
+) -> tuple[Matcher, dict[str, Any]]:
+    """Fit every stage on a simulated world and return the matcher with its training report."""
+    t0 = time.perf_counter()
+    priors = R.load_priors() if priors is None else priors
+    rng = np.random.default_rng(seed)
+    sample = firms.iloc[rng.permutation(len(firms))[: min(len(firms), 30_000)]]
+    progress(f"fitting embeddings on {len(parks)} parks and {len(sample):,} firm descriptions")
+    embedder = ProfileEmbedder(seed=seed).fit(parks, list(sample[S.DESCRIPTION].fillna("")))
+    inferer = IndustryInferer(seed=seed).fit(list(sample[S.DESCRIPTION].fillna("")), list(sample[S.INDUSTRY_CODE]))
+    index = VectorIndex(index_type=index_type, seed=seed).fit(embedder.embed_parks(parks))
+    ranker = ParkRanker(
+        feature_names=FEATURE_NAMES,
+        groups=FEATURE_CRITERION,
+        monotone=MONOTONE,
+        categorical=CATEGORICAL_FEATURES,
+        seed=seed,
+        **(ranker_params or {}),
+    )
+    matcher = Matcher(embedder, index, ranker, inferer, parks, priors, candidates=candidates)
+
+    progress(f"retrieving candidates and computing pair features for {len(events):,} relocation events")
+    groups = build_groups(matcher, firms, events)
+    t_feat = time.perf_counter()
+    years = groups.events[S.YEAR].to_numpy()
+    train_rows = np.flatnonzero(years <= TRAIN_UNTIL_YEAR)
+    test_rows = np.flatnonzero(years > TRAIN_UNTIL_YEAR)
+    firm_ids = groups.events[S.FIRM_ID].to_numpy()
+    valid_mask = np.array([hash_unit(f) < 0.1 for f in firm_ids[train_rows]], dtype=bool)
+    fit_rows, val_rows = train_rows[~valid_mask], train_rows[valid_mask]
+    xtr, ytr, gtr = groups.flat(fit_rows)
+    xva, yva, gva = groups.flat(val_rows)
+    progress(f"training LambdaRank on {len(gtr):,} groups / {len(ytr):,} rows (validation {len(gva):,} groups)")
+    ranker.fit(xtr, ytr, gtr, eval_set=(xva, yva, gva) if len(gva) else None)
+    t_fit = time.perf_counter()
+
+    recall = float((groups.labels == S.RELEVANCE_CHOSEN).any(axis=1).mean()) if len(groups.labels) else 0.0
+    report: dict[str, Any] = {
+        "events": len(events),
+        "train_groups": int(len(gtr)),
+        "validation_groups": int(len(gva)),
+        "test_events": int(len(test_rows)),
+        "candidates": candidates,
+        "retrieval_recall_chosen": round(recall, 4),
+        "best_iteration": int(ranker.booster_.current_iteration()),
+        "seconds_features": round(t_feat - t0, 1),
+        "seconds_fit": round(t_fit - t_feat, 1),
+    }
+    if len(test_rows):
+        n, k, f = groups.x[test_rows].shape
+        scores = ranker.predict(groups.x[test_rows].reshape(n * k, f)).reshape(n, k)
+        scores = np.where(groups.cand[test_rows] >= 0, scores, -np.inf)
+        report["test_ndcg@10"] = round(ndcg_at(groups.labels[test_rows], scores, 10), 4)
+    progress(f"trained in {time.perf_counter() - t0:.1f}s: {report}")
+    return matcher, report
+
+
+def hash_unit(key: str) -> float:
+    """A stable pseudo-random number in [0, 1) per key, for splits that do not move between runs."""
+    return int.from_bytes(hashlib.blake2b(str(key).encode(), digest_size=8).digest(), "big") / 2.0**64
+
+
+def ensure_world(world_dir: Path, n_firms: int, seed: int) -> None:
+    if all((world_dir / f).exists() for f in WORLD_FILES):
+        return
+    from training.synth import simulate, write_world
+
+    log(f"no simulated world in {world_dir}: generating {n_firms:,} firms (seed {seed})")
+    write_world(simulate(n_firms, seed), world_dir, overwrite=True)
+
+
+def train_bundle(world_dir: Path, out: Path, n_firms: int, seed: int, candidates: int = 60, index_type: str = "flat", catalogue: Path | None = None) -> dict[str, Any]:
+    """The whole ``parkmatch train``: world (generated if absent) → bundle on disk."""
+    ensure_world(world_dir, n_firms, seed)
+    catalogue = catalogue or R.data_file("parks.csv")
+    parks = R.load_parks(catalogue)
+    firms, events = load_world_frames(world_dir)
+    matcher, report = train_matcher(firms, events, parks, candidates=candidates, index_type=index_type, seed=0)
+    data_hash = world_hash(world_dir, catalogue)
+    now = datetime.now(UTC)
+    manifest = {
+        "model_version": f"pm-{now:%Y%m%d%H%M}-{data_hash[:8]}",
+        "created": now.isoformat(timespec="seconds"),
+        "data_hash": data_hash,
+        "world_dir": str(world_dir),
+        "candidates": candidates,
+        "index_type": index_type,
+        "metrics": report,
+    }
+    matcher.save(out, manifest)
+    log(f"model bundle written to {out} (version {matcher.model_version})")
+    return matcher.manifest
+
+
+def cli_train(settings: Any, data_dir: Path, out: Path) -> int:
+    train_bundle(data_dir, out, settings.world_firms, settings.world_seed, settings.candidates, settings.index_type, settings.catalogue_path)
+    return 0
