@@ -92,7 +92,7 @@ EMPLOYEE_SIGMA = 1.15  # lognormal spread of employees around the division media
 PARETO_SHARE = 0.03  # share of firms drawn from a Pareto tail instead (large groups)
 PARETO_ALPHA = 1.3
 
-RELOCATION = {
+RELOCATION: dict[str, Any] = {
     "intercept": -2.9,
     "pressure": 1.1,  # × logit(relocation_pressure of the division)
     "land": 0.9,  # × log1p(land_need_mu)/log(101): 容不下, land-hungry firms cannot stay
@@ -1156,7 +1156,7 @@ def _lists(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
-def load_world(dir: str | Path) -> World:  # noqa: A002 - public name fixed by the issue
+def load_world(dir: str | Path) -> World:
     """Read a world written by :func:`write_world`; list columns come back as Python lists."""
     d = Path(dir)
     for name in ("firms.parquet", "events.parquet", "truth.json"):

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     catalogue_path: Path | None = None
 
     # Default simulated world that the bundled model is trained on.
-    world_firms: int = 300_000
+    world_firms: int = 700_000
     world_seed: int = 20140226  # 2014-02-26: the day the coordinated-development strategy was announced
 
     # Matching.
