@@ -182,6 +182,37 @@ def industry_text(code: str) -> str:
     return " ".join(R.industry_label(p) for p in R.industry_path(code))
 
 
+# Everyday words officers and news reports use, next to the standard's own wording.  The
+# standard says 普通高等教育 where a report says 大学; without these hints a character model
+# matches 大学本科教育 to 成人小学教育 on the shared characters.
+COLLOQUIAL_TERMS: dict[str, str] = {
+    "大学": "普通高等教育",
+    "高校": "普通高等教育",
+    "学院": "普通高等教育",
+    "医院": "综合医院",
+    "三甲": "综合医院",
+    "原料药": "化学药品原料药制造",
+    "制药": "化学药品制剂制造",
+    "药业": "化学药品制剂制造",
+    "批发市场": "批发",
+    "商贸城": "批发",
+    "物流": "仓储 道路货物运输 装卸搬运",
+    "冷链": "低温仓储",
+    "数据中心": "互联网数据服务",
+    "算力": "互联网数据服务",
+    "总部": "企业总部管理",
+    "研究院": "研究和试验发展",
+    "研究所": "研究和试验发展",
+    "科研": "研究和试验发展",
+    "软件": "软件开发",
+}
+
+
+def with_hints(text: str) -> str:
+    hints = [v for k, v in COLLOQUIAL_TERMS.items() if k in text]
+    return f"{text} {' '.join(hints)}" if hints else text
+
+
 class IndustryInferer:
     """Nearest GB/T code for a description, by TF-IDF cosine to per-code centroids.
 
@@ -223,7 +254,7 @@ class IndustryInferer:
     def predict(self, texts: Sequence[str]) -> list[str]:
         if not texts:
             return []
-        sims = self.vectorizer_.transform(_clean(texts)) @ self.centroids_.T
+        sims = self.vectorizer_.transform([with_hints(t) for t in _clean(texts)]) @ self.centroids_.T
         best = np.asarray(sims.argmax(axis=1)).ravel()
         return [self.classes_[i] for i in best]
 

@@ -104,15 +104,20 @@ def beijing_districts() -> pd.DataFrame:
     return df
 
 
+@lru_cache(maxsize=1)
+def _district_lookup() -> dict[str, tuple[str, float, float]]:
+    out: dict[str, tuple[str, float, float]] = {}
+    for row in beijing_districts().itertuples():
+        hit = (str(row.adcode), float(row.lat), float(row.lng))  # type: ignore[arg-type]
+        name = str(row.district)
+        for key in (name, str(row.adcode), name.removesuffix("区")):
+            out[key] = hit
+    return out
+
+
 def resolve_district(value: str) -> tuple[str, float, float] | None:
     """A Beijing district given by name (海淀区 or 海淀) or adcode → (adcode, lat, lng)."""
-    df = beijing_districts()
-    value = value.strip()
-    for _, row in df.iterrows():
-        name = str(row["district"])
-        if value in (name, str(row["adcode"])) or (len(value) >= 2 and name.rstrip("区") == value.rstrip("区")):
-            return str(row["adcode"]), float(row["lat"]), float(row["lng"])
-    return None
+    return _district_lookup().get(value.strip())
 
 
 # --- geography ------------------------------------------------------------------------------
@@ -160,7 +165,7 @@ def load_io42(year: int = 2020) -> IOTable:
 def load_crosswalk() -> dict[str, tuple[str, str]]:
     """GB/T code (2-4 digits) → (io42 sector, io153 sector); the most specific row wins."""
     df = _read_csv(data_file("gbt_io_crosswalk.csv"))
-    return {row.gbt_code: (row.io42_code, row.io153_code) for row in df.itertuples()}
+    return {str(r.gbt_code): (str(r.io42_code), str(r.io153_code)) for r in df.itertuples()}
 
 
 def io42_sector(code: str) -> str | None:
@@ -173,7 +178,7 @@ def io42_sector(code: str) -> str | None:
 
 @lru_cache(maxsize=1)
 def load_priors() -> pd.DataFrame:
-    """Industry priors per 2-digit division, indexed by division (see data/sources/reference.md)."""
+    """Industry priors per 2-digit division, indexed by division (see data/SOURCES.md, section 2)."""
     df = _read_csv(data_file("industry_priors.csv"))
     for col in (
         "employees_median",
@@ -223,9 +228,9 @@ def load_parks(path: str | Path | None = None) -> pd.DataFrame:
     counties = county_adcodes()
     seen: set[str] = set()
     records: list[dict[str, object]] = []
-    for i, row in enumerate(raw.to_dict("records")):
+    for i, row in enumerate(raw.to_dict("records")):  # type: ignore[assignment]
         line = i + 2
-        records.append(_validate_park_row(path, line, row, counties, seen))
+        records.append(_validate_park_row(path, line, {str(k): str(v) for k, v in row.items()}, counties, seen))
     df = pd.DataFrame.from_records(records, columns=list(S.PARK_COLUMNS))
     if df.empty:
         raise ReferenceDataError(path, None, None, "the catalogue has no parks")
@@ -317,14 +322,12 @@ def park_to_profile(row: dict[str, object]) -> S.ParkProfile:
     data = {k: v for k, v in row.items() if k not in S.SUBSIDY_COLUMNS and k != S.KEEPS_BEIJING_REGISTRATION}
     data["subsidies"] = {**subsidies, "keeps_beijing_registration": bool(row[S.KEEPS_BEIJING_REGISTRATION])}
     for key, value in list(data.items()):
-        if isinstance(value, float) and math.isnan(value):
-            data[key] = None
-        elif value == "" and key in (S.NAME_EN, S.PLATFORM_GROUP, S.LEADING_INDUSTRIES, S.NOTE, S.SOURCE_URL):
+        if (isinstance(value, float) and math.isnan(value)) or (value == "" and key in (S.NAME_EN, S.PLATFORM_GROUP, S.LEADING_INDUSTRIES, S.NOTE, S.SOURCE_URL)):
             data[key] = None
     return S.ParkProfile.model_validate(data)
 
 
 def parks_json(df: pd.DataFrame) -> str:
     return json.dumps(
-        [park_to_profile(r).model_dump() for r in df.to_dict("records")], ensure_ascii=False, indent=2
+        [park_to_profile({str(k): v for k, v in r.items()}).model_dump() for r in df.to_dict("records")], ensure_ascii=False, indent=2
     )

@@ -305,14 +305,12 @@ def _split_list(value: Any) -> Any:
     return value
 
 
-def _limits(field: str) -> dict[str, float]:
-    low, high = FIRM_NUMERIC_LIMITS[field]
-    out: dict[str, float] = {}
-    if low is not None:
-        out["ge"] = low
-    if high is not None:
-        out["le"] = high
-    return out
+def _lo(field: str) -> float | None:
+    return FIRM_NUMERIC_LIMITS[field][0]
+
+
+def _hi(field: str) -> float | None:
+    return FIRM_NUMERIC_LIMITS[field][1]
 
 
 IndustryCodeStr = Annotated[str, Field(pattern=r"^\d{2,4}$", description="GB/T 4754-2017 code, 2-4 digits")]
@@ -331,13 +329,13 @@ class FirmProfile(BaseModel):
     industry_code: str | None = Field(default=None, pattern=r"^\d{2,4}$")
     origin_district: str | None = Field(default=None, max_length=50)
     functions: list[Function] = Field(default_factory=list)
-    employees: int | None = Field(default=None, **_limits(EMPLOYEES))
-    land_need_mu: float | None = Field(default=None, **_limits(LAND_NEED_MU))
-    floor_area_need_m2: float | None = Field(default=None, **_limits(FLOOR_AREA_NEED_M2))
-    revenue_cny_10k: float | None = Field(default=None, **_limits(REVENUE_CNY_10K))
-    talent_level: float | None = Field(default=None, **_limits(TALENT_LEVEL))
-    beijing_ties: float | None = Field(default=None, **_limits(BEIJING_TIES))
-    max_distance_km: float | None = Field(default=None, **_limits(MAX_DISTANCE_KM))
+    employees: int | None = Field(default=None, ge=_lo(EMPLOYEES), le=_hi(EMPLOYEES))
+    land_need_mu: float | None = Field(default=None, ge=_lo(LAND_NEED_MU), le=_hi(LAND_NEED_MU))
+    floor_area_need_m2: float | None = Field(default=None, ge=_lo(FLOOR_AREA_NEED_M2), le=_hi(FLOOR_AREA_NEED_M2))
+    revenue_cny_10k: float | None = Field(default=None, ge=_lo(REVENUE_CNY_10K), le=_hi(REVENUE_CNY_10K))
+    talent_level: float | None = Field(default=None, ge=_lo(TALENT_LEVEL), le=_hi(TALENT_LEVEL))
+    beijing_ties: float | None = Field(default=None, ge=_lo(BEIJING_TIES), le=_hi(BEIJING_TIES))
+    max_distance_km: float | None = Field(default=None, ge=_lo(MAX_DISTANCE_KM), le=_hi(MAX_DISTANCE_KM))
     needs_port: bool | None = None
     pollution_level: PollutionLevel | None = None
     subsidy_priorities: list[SubsidyItem] = Field(default_factory=list)

@@ -11,6 +11,7 @@ itself, too much for explaining a million-firm batch.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ class ParkRanker:
     ) -> ParkRanker:
         cat = [self.feature_names.index(c) for c in self.categorical]
         train = lgb.Dataset(x, y, group=group, feature_name=list(self.feature_names), categorical_feature=cat, free_raw_data=True)
-        valid_sets, callbacks = [], []
+        valid_sets: list[lgb.Dataset] = []
+        callbacks: list[Callable[..., Any]] = []
         if eval_set is not None:
             valid = lgb.Dataset(eval_set[0], eval_set[1], group=eval_set[2], reference=train, categorical_feature=cat)
             valid_sets = [valid]
@@ -102,8 +104,9 @@ class ParkRanker:
         return self
 
     def predict(self, x: np.ndarray, num_threads: int | None = None) -> np.ndarray:
-        kwargs = {"num_threads": num_threads} if num_threads is not None else {}
-        return np.asarray(self.booster_.predict(x, **kwargs), dtype=np.float64)
+        if num_threads is None:
+            return np.asarray(self.booster_.predict(x), dtype=np.float64)
+        return np.asarray(self.booster_.predict(x, num_threads=num_threads), dtype=np.float64)
 
     # --- contributions --------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from matcher.core import Matcher
 from training.synth import World, simulate, write_world
 from training.train import train_matcher
 
-SMALL_WORLD_FIRMS = 12_000
+SMALL_WORLD_FIRMS = 60_000
 SMALL_WORLD_SEED = 7
 
 
@@ -27,7 +27,7 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path]:
 def bundle_path(small_world: tuple[World, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     world, _ = small_world
     matcher, report = train_matcher(
-        world.firms, world.events, load_parks(), ranker_params={"n_estimators": 80}, progress=lambda _m: None
+        world.firms, world.events, load_parks(), ranker_params={"n_estimators": 120}, progress=lambda _m: None
     )
     path = tmp_path_factory.mktemp("model") / "bundle"
     matcher.save(path, {"model_version": "test-small", "metrics": report, "candidates": matcher.candidates})

@@ -915,6 +915,10 @@ def simulate(n_firms: int, seed: int, parks: pd.DataFrame | None = None) -> Worl
             e1 = rng_choice.gumbel(0, SHORTLIST_SCALE, (m, P))
             e2 = rng_choice.gumbel(0, FINAL_SCALE, (m, P))
             k = 2 + rng_choice.binomial(4, SHORTLIST_EXTRA_P, m)
+            # What the firm considers and visits is decided before it learns which parks are
+            # full this year: the recorded shortlist keeps those visits even when the park that
+            # finally signs it is a fallback.
+            visited = np.argsort(-np.where(feas, v + e1, -np.inf), axis=1, kind="stable")[:, :7]
             pending = np.arange(m)
             while len(pending):
                 ok = feas[pending] & (remaining > 0)[None, :]
@@ -936,10 +940,11 @@ def simulate(n_firms: int, seed: int, parks: pd.DataFrame | None = None) -> Worl
                 pos = np.empty(len(pick), dtype=np.int64)
                 pos[o] = seq
                 accepted = pos < remaining[pick]
-                for r_local, j, srow in zip(pending[accepted], pick[accepted], in_short[accepted], strict=True):
+                for r_local, j in zip(pending[accepted], pick[accepted], strict=True):
                     gi = int(rows[r_local])
                     chosen[gi] = int(j)
-                    shortlists[gi] = np.flatnonzero(srow)
+                    seen = [int(p) for p in visited[r_local] if feas[r_local, p] and p != j]
+                    shortlists[gi] = np.array([int(j), *seen[: int(k[r_local]) - 1]], dtype=np.int64)
                 np.subtract.at(remaining, pick[accepted], 1)
                 pending = pending[~accepted]
         # path dependence: this year's arrivals count from next year on

@@ -164,9 +164,9 @@ def train_matcher(
     recall = float((groups.labels == S.RELEVANCE_CHOSEN).any(axis=1).mean()) if len(groups.labels) else 0.0
     report: dict[str, Any] = {
         "events": len(events),
-        "train_groups": int(len(gtr)),
-        "validation_groups": int(len(gva)),
-        "test_events": int(len(test_rows)),
+        "train_groups": len(gtr),
+        "validation_groups": len(gva),
+        "test_events": len(test_rows),
         "candidates": candidates,
         "retrieval_recall_chosen": round(recall, 4),
         "best_iteration": int(ranker.booster_.current_iteration()),

@@ -1,0 +1,171 @@
+"""Behaviour of the matching core on a small trained bundle (see tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import schemas as S
+from features.pairs import FEATURE_NAMES
+from matcher.bundle import BundleError
+from matcher.core import Matcher
+
+PHARMA = {"name": "北京某原料药有限公司", "industry_code": "2710", "functions": ["production"], "employees": 300}
+
+
+def ranking(result: dict[str, object]) -> list[str]:
+    return [r[S.PARK_ID] for r in result["recommendations"]]  # type: ignore[attr-defined]
+
+
+def test_partial_profiles_work_and_report_imputation(matcher: Matcher) -> None:
+    by_code = matcher.recommend({"name": "甲", "industry_code": "3670"})
+    assert len(by_code["recommendations"]) == 10
+    assert S.INDUSTRY_CODE not in by_code["imputed"]
+    by_text = matcher.recommend({"name": "乙", "description": "化学原料药的研发与生产"})
+    assert S.INDUSTRY_CODE in by_text["imputed"]
+    assert by_text["recommendations"]
+    for rec in by_code["recommendations"]:
+        assert set(rec["criteria"]) == set(S.CRITERIA)
+        assert all(0.0 <= v <= 1.0 for v in rec["criteria"].values())
+        assert 2 <= len(rec["reasons"]) <= 4
+    ranks = [r["rank"] for r in by_code["recommendations"]]
+    assert ranks == list(range(1, 11))
+    scores = [r["score"] for r in by_code["recommendations"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_renaming_a_firm_changes_nothing(matcher: Matcher) -> None:
+    a = matcher.recommend({**PHARMA, "name": "北京甲药业有限公司", "firm_id": "A"})
+    b = matcher.recommend({**PHARMA, "name": "完全不同的名字", "firm_id": "B"})
+    assert a["recommendations"] == b["recommendations"]
+
+
+def test_land_need_above_a_parks_land_removes_it(matcher: Matcher) -> None:
+    base = {**PHARMA, "land_need_mu": 5}
+    first = matcher.recommend(base)["recommendations"][0]
+    land = float(matcher.parks.set_index(S.PARK_ID).loc[first[S.PARK_ID], S.AVAILABLE_LAND_MU])
+    hungry = matcher.recommend({**base, "land_need_mu": land + 1}, explain_excluded=True)
+    assert first[S.PARK_ID] not in ranking(hungry)
+    rules = {e[S.PARK_ID]: e["rule"] for e in hungry["excluded"]}
+    assert rules[first[S.PARK_ID]] == "land"
+    # every remaining recommendation really has the land
+    for rec in hungry["recommendations"]:
+        assert matcher.parks.set_index(S.PARK_ID).loc[rec[S.PARK_ID], S.AVAILABLE_LAND_MU] >= land + 1
+
+
+def test_more_beijing_ties_never_moves_the_top_result_farther(matcher: Matcher, small_world: tuple[object, Path]) -> None:
+    world, _ = small_world
+    firms = world.firms.sample(60, random_state=3)  # type: ignore[attr-defined]
+    dist = matcher.parks.set_index(S.PARK_ID)[S.DISTANCE_KM]
+    far, near = [], []
+    for rec in firms.to_dict("records"):
+        base = {k: rec[k] for k in (S.NAME, S.INDUSTRY_CODE, S.DESCRIPTION, S.FUNCTIONS_COL, S.EMPLOYEES, S.LAND_NEED_MU)}
+        base[S.FUNCTIONS_COL] = list(base[S.FUNCTIONS_COL])
+        low = matcher.recommend({**base, S.BEIJING_TIES: 0.05, S.MAX_DISTANCE_KM: 600}, top=1)
+        high = matcher.recommend({**base, S.BEIJING_TIES: 0.95, S.MAX_DISTANCE_KM: 600}, top=1)
+        if low["recommendations"] and high["recommendations"]:
+            far.append(dist[low["recommendations"][0][S.PARK_ID]])
+            near.append(dist[high["recommendations"][0][S.PARK_ID]])
+    assert len(near) >= 50
+    assert np.mean(near) <= np.mean(far)
+
+
+def test_pharma_api_producer_gets_a_pharma_park_with_offsite_supervision(matcher: Matcher) -> None:
+    result = matcher.recommend(PHARMA, top=5)
+    parks = matcher.parks.set_index(S.PARK_ID)
+    hits = [
+        pid
+        for pid in ranking(result)
+        if any(c.startswith("27") for c in parks.loc[pid, S.INDUSTRY_CODES]) and parks.loc[pid, S.KEEPS_BEIJING_REGISTRATION]
+    ]
+    assert hits, ranking(result)
+
+
+def test_restricted_and_polluting_firms_are_excluded_with_the_rule(matcher: Matcher) -> None:
+    result = matcher.recommend({"name": "钢厂", "industry_code": "3110", "pollution_level": "high"}, explain_excluded=True, top=50)
+    parks = matcher.parks.set_index(S.PARK_ID)
+    for rec in result["recommendations"]:
+        assert parks.loc[rec[S.PARK_ID], S.MAX_POLLUTION_LEVEL] == "high"
+    rules = {e["rule"] for e in result["excluded"]}
+    assert "pollution" in rules or "restricted_industry" in rules
+    assert all(e["detail"] for e in result["excluded"])
+
+
+def test_contributions_add_up_to_the_score(matcher: Matcher, small_world: tuple[object, Path]) -> None:
+    world, _ = small_world
+    batch, _ = matcher.prepare({k: world.firms[k].to_numpy(object)[:20] for k in S.FIRM_COLUMNS})  # type: ignore[attr-defined]
+    _, cands, x = matcher.features(batch)
+    rows = x[cands.parks >= 0]
+    contrib = matcher.ranker.contributions(rows)
+    np.testing.assert_allclose(contrib.sum(axis=1) + matcher.ranker.contrib_bias_, matcher.ranker.predict(rows), rtol=1e-6, atol=1e-6)
+
+
+def test_recommend_frame_is_the_batch_path(matcher: Matcher) -> None:
+    df = pd.DataFrame(
+        [
+            {**PHARMA, "firm_id": "f1", "functions": "production"},
+            {"firm_id": "f2", "name": "坏", "industry_code": "0000"},
+            {"firm_id": "f3", "name": "物流", "description": "冷链仓储物流配送"},
+        ]
+    )
+    recs, rejects = matcher.recommend_frame(df, top=3)
+    assert list(rejects[S.ROW]) == [2] and list(rejects[S.FIELD]) == [S.INDUSTRY_CODE]
+    assert sorted(recs[S.FIRM_ID].unique()) == ["f1", "f3"]
+    single = matcher.recommend({**PHARMA, "firm_id": "f1"}, top=3)
+    assert list(recs[recs[S.FIRM_ID] == "f1"][S.PARK_ID]) == ranking(single)
+
+
+def test_invalid_profile_names_the_field(matcher: Matcher) -> None:
+    with pytest.raises(ValueError, match="industry_code"):
+        matcher.recommend({"name": "x", "industry_code": "9999"})
+
+
+# --- bundle integrity -----------------------------------------------------------------------
+
+
+@pytest.fixture()
+def bundle_copy(bundle_path: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "bundle"
+    shutil.copytree(bundle_path, dst)
+    return dst
+
+
+def test_bundle_has_manifest_with_checksums_and_no_pickle(bundle_path: Path) -> None:
+    manifest = json.loads((bundle_path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["feature_names"] == list(FEATURE_NAMES)
+    assert {"lightgbm", "faiss-cpu", "numpy"} <= set(manifest["libraries"])
+    assert {"ranker.txt", "parks.faiss", "parks.parquet"} <= set(manifest["files"])
+    for name in manifest["files"]:
+        assert not name.endswith((".pkl", ".pickle", ".joblib"))
+
+
+def test_bundle_missing_a_file_is_refused(bundle_copy: Path) -> None:
+    (bundle_copy / "parks.faiss").unlink()
+    with pytest.raises(BundleError, match=r"missing parks\.faiss"):
+        Matcher.load(bundle_copy)
+
+
+def test_bundle_checksum_mismatch_is_refused(bundle_copy: Path) -> None:
+    with (bundle_copy / "ranker.txt").open("a", encoding="utf-8") as fh:
+        fh.write("\n")
+    with pytest.raises(BundleError, match=r"checksum mismatch for ranker\.txt"):
+        Matcher.load(bundle_copy)
+
+
+def test_bundle_with_other_feature_names_is_refused(bundle_copy: Path) -> None:
+    path = bundle_copy / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["feature_names"] = [*manifest["feature_names"][:-1], "old_feature"]
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="other features"):
+        Matcher.load(bundle_copy)
+
+
+def test_bundle_that_does_not_exist_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="parkmatch train"):
+        Matcher.load(tmp_path / "nope")
