@@ -142,6 +142,8 @@ class ParkArrays:
     io_link: np.ndarray
     io_codes: tuple[str, ...]
     num: dict[str, np.ndarray]
+    codes: list[list[str]]
+    text: dict[str, list[str]]
 
     @classmethod
     def build(cls, parks: pd.DataFrame) -> ParkArrays:
@@ -180,6 +182,11 @@ class ParkArrays:
             io_link=link,
             io_codes=io.codes,
             num=num,
+            codes=[list(c) for c in parks[S.INDUSTRY_CODES]],
+            text={
+                col: ["" if v is None else str(v) for v in parks[col]]
+                for col in (S.PARK_ID, S.PARK_NAME, S.PROVINCE, S.CITY, S.COUNTY, S.ADCODE, S.PLATFORM_TYPE, S.PLATFORM_GROUP)
+            },
         )
 
     def __len__(self) -> int:

@@ -19,6 +19,7 @@ import pandas as pd
 from features import schemas as S
 from features.embeddings import IndustryInferer, ProfileEmbedder
 from features.pairs import FEATURE_NAMES, FirmArrays, ParkArrays, criterion_scores, pair_features
+from features.towers import PreferenceTower, firm_tower_features, park_tower_features
 from features.validation import FirmBatch, Priors, RowError, columns_from_frame, columns_from_records, prepare
 from matcher.bundle import BundleError, read_manifest, write_bundle
 from matcher.constraints import explain_rule, infeasibility
@@ -77,6 +78,7 @@ class Matcher:
         priors: pd.DataFrame,
         manifest: dict[str, Any] | None = None,
         candidates: int = 60,
+        tower: PreferenceTower | None = None,
     ):
         self.embedder = embedder
         self.index = index
@@ -87,6 +89,7 @@ class Matcher:
         self.priors = Priors.from_frame(priors)
         self.manifest = manifest or {}
         self.candidates = candidates
+        self.tower = tower
         self.park_arrays = ParkArrays.build(self.parks)
 
     @property
@@ -98,6 +101,8 @@ class Matcher:
     def save(self, path: Path, manifest: dict[str, Any]) -> Path:
         def write(tmp: Path) -> list[Path]:
             files = [*self.embedder.save(tmp), *self.ranker.save(tmp), *self.inferer.save(tmp)]
+            if self.tower is not None:
+                files.extend(self.tower.save(tmp))
             files.append(self.index.save(tmp / INDEX_FILE))
             self.parks.to_parquet(tmp / PARKS_FILE, index=False)
             self.priors_frame.reset_index().to_parquet(tmp / PRIORS_FILE, index=False)
@@ -131,6 +136,7 @@ class Matcher:
                 priors=priors,
                 manifest=manifest,
                 candidates=candidates or int(manifest.get("candidates", 60)),
+                tower=PreferenceTower.load(path) if (path / "tower.json").exists() else None,
             )
         except BundleError:
             raise
@@ -142,9 +148,25 @@ class Matcher:
     def prepare(self, cols: Mapping[str, Any], rows: Sequence[int] | np.ndarray | None = None) -> tuple[FirmBatch, list[RowError]]:
         return prepare(cols, self.priors, self.inferer.predict, rows)
 
-    def firm_vectors(self, batch: FirmBatch) -> np.ndarray:
+    def profile_vectors(self, batch: FirmBatch) -> np.ndarray:
+        """The firm's profile embedding alone (text and industry), L2-normalised."""
         c = batch.cols
         return self.embedder.embed_firms(list(c[S.DESCRIPTION]), list(c[S.INDUSTRY_CODE]), list(c[S.CHAIN_PARTNER_CODES]))
+
+    def firm_vectors(self, batch: FirmBatch, firms: FirmArrays) -> np.ndarray:
+        """Query vectors in the FAISS space: the profile embedding, joined with the preference
+        tower's firm block when the bundle has one (see :mod:`features.towers`)."""
+        base = self.profile_vectors(batch)
+        if self.tower is None:
+            return base
+        return np.hstack([self.tower.alpha_ * base, self.tower.firm_block(firm_tower_features(firms))]).astype(np.float32)
+
+    def park_vectors(self) -> np.ndarray:
+        """What the FAISS index holds, in the same layout as :meth:`firm_vectors`."""
+        base = self.embedder.embed_parks(self.parks)
+        if self.tower is None:
+            return base
+        return np.hstack([base, self.tower.park_block(park_tower_features(self.park_arrays))]).astype(np.float32)
 
     def retrieve(self, firms: FirmArrays, vectors: np.ndarray, k: int | None = None) -> Candidates:
         """FAISS top candidates that pass the hard constraints, best similarity first."""
@@ -170,7 +192,7 @@ class Matcher:
 
     def features(self, batch: FirmBatch, k: int | None = None) -> tuple[FirmArrays, Candidates, np.ndarray]:
         firms = FirmArrays.build(batch, self.park_arrays)
-        cands = self.retrieve(firms, self.firm_vectors(batch), k)
+        cands = self.retrieve(firms, self.firm_vectors(batch, firms), k)
         x = pair_features(firms, self.park_arrays, cands.parks, cands.sim)
         return firms, cands, x
 
@@ -216,20 +238,19 @@ class Matcher:
 
     def results(self, result: MatchResult) -> list[dict[str, Any]]:
         """Per-firm dictionaries in the shape of :class:`features.schemas.RecommendationResult`."""
-        frame = self.park_arrays.frame
-        cols = {name: frame[name].to_numpy() for name in (S.PARK_ID, S.PARK_NAME, S.PROVINCE, S.CITY, S.COUNTY, S.ADCODE)}
+        cols = self.park_arrays.text
         per_firm: list[list[dict[str, Any]]] = [[] for _ in range(len(result.batch))]
         for j in range(len(result)):
             p = int(result.park_pos[j])
             per_firm[int(result.firm_pos[j])].append(
                 {
                     S.RANK: int(result.rank[j]),
-                    S.PARK_ID: str(cols[S.PARK_ID][p]),
-                    "name": str(cols[S.PARK_NAME][p]),
-                    S.PROVINCE: str(cols[S.PROVINCE][p]),
-                    S.CITY: str(cols[S.CITY][p]),
-                    S.COUNTY: str(cols[S.COUNTY][p]),
-                    S.ADCODE: str(cols[S.ADCODE][p]),
+                    S.PARK_ID: cols[S.PARK_ID][p],
+                    "name": cols[S.PARK_NAME][p],
+                    S.PROVINCE: cols[S.PROVINCE][p],
+                    S.CITY: cols[S.CITY][p],
+                    S.COUNTY: cols[S.COUNTY][p],
+                    S.ADCODE: cols[S.ADCODE][p],
                     S.SCORE: round(float(result.score[j]), 6),
                     "criteria": {k: round(float(v), 4) for k, v in zip(S.CRITERIA, result.criteria[j], strict=True)},
                     S.REASONS: result.reasons[j],

@@ -62,7 +62,6 @@ def reasons_for(
     min_reasons: int = 2,
 ) -> list[str]:
     """Two to four sentences for one recommended park, strongest positive contribution first."""
-    row = parks.frame.iloc[p]
     pn = parks.num
     order = np.argsort(-contrib)
     picked = [groups[i] for i in order if contrib[i] > 0][:max_reasons]
@@ -75,7 +74,7 @@ def reasons_for(
     for g in picked:
         text = None
         if g == "industry_chain":
-            text = _industry_reason(list(row[S.INDUSTRY_CODES]), str(firm[S.INDUSTRY_CODE]), list(firm[S.CHAIN_PARTNER_CODES]))  # type: ignore[call-overload]
+            text = _industry_reason(parks.codes[p], str(firm[S.INDUSTRY_CODE]), list(firm[S.CHAIN_PARTNER_CODES]))  # type: ignore[call-overload]
         elif g == "land":
             need = float(firm[S.LAND_NEED_MU])  # type: ignore[arg-type]
             avail = float(pn["land"][p])
@@ -100,8 +99,8 @@ def reasons_for(
         elif g == "proximity":
             text = f"距北京天安门{float(pn['distance'][p]):.0f}公里，铁路约{float(pn['rail'][p]):.0f}分钟"
         elif g == "platform":
-            kind = PLATFORM_TYPE_CN.get(str(row[S.PLATFORM_TYPE]), "承接平台")
-            group = GROUP_LABEL.get(str(row[S.PLATFORM_GROUP]), "")
+            kind = PLATFORM_TYPE_CN.get(parks.text[S.PLATFORM_TYPE][p], "承接平台")
+            group = GROUP_LABEL.get(parks.text[S.PLATFORM_GROUP][p], "")
             text = f"{group or kind}，年承接能力约{int(pn['capacity'][p])}家企业"
             if pn["port"][p] > 0:
                 text += "，临近港口"

@@ -23,8 +23,10 @@ import pandas as pd
 from features import reference as R
 from features import schemas as S
 from features.embeddings import IndustryInferer, ProfileEmbedder
-from features.pairs import CATEGORICAL_FEATURES, FEATURE_CRITERION, FEATURE_NAMES, MONOTONE
+from features.pairs import CATEGORICAL_FEATURES, FEATURE_CRITERION, FEATURE_NAMES, MONOTONE, FirmArrays
+from features.towers import PreferenceTower, firm_tower_features, park_tower_features
 from features.validation import columns_from_frame
+from matcher.constraints import infeasibility
 from matcher.core import Matcher
 from matcher.ranker import ParkRanker
 from matcher.retrieval import VectorIndex
@@ -104,6 +106,33 @@ def build_groups(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, ch
     return Groups(events.reset_index(drop=True), x, labels, cand, chosen)
 
 
+def fit_tower(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, max_events: int = 60_000, seed: int = 0) -> PreferenceTower:
+    """Fit the retrieval's preference tower on (a sample of) the given events."""
+    if len(events) > max_events:
+        events = events.sample(max_events, random_state=seed)
+    by_id = firms.set_index(S.FIRM_ID, drop=False)
+    sub = by_id.loc[events[S.FIRM_ID].to_numpy()].reset_index(drop=True)
+    batch, errors = matcher.prepare(columns_from_frame(sub))
+    if errors:
+        raise ValueError(f"simulated firm rejected: row {errors[0].row}, {errors[0].field}: {errors[0].reason}")
+    fa = FirmArrays.build(batch, matcher.park_arrays)
+    sim = matcher.profile_vectors(batch) @ matcher.embedder.embed_parks(matcher.parks).T
+    feasible = infeasibility(fa, matcher.park_arrays) == 0
+    pos = {pid: i for i, pid in enumerate(matcher.park_arrays.ids)}
+    target = np.zeros(sim.shape)
+    for i, (chosen, short) in enumerate(zip(events[S.CHOSEN_PARK_ID], events[S.SHORTLIST_PARK_IDS], strict=True)):
+        for pid in short:
+            if pid in pos:
+                target[i, pos[pid]] = S.RELEVANCE_SHORTLISTED
+        if chosen in pos:
+            target[i, pos[chosen]] = S.RELEVANCE_CHOSEN
+    target = np.where(feasible, target, 0.0)
+    keep = target.sum(axis=1) > 0
+    return PreferenceTower(seed=seed).fit(
+        sim[keep].astype(np.float64), firm_tower_features(fa)[keep], park_tower_features(matcher.park_arrays), target[keep], feasible[keep]
+    )
+
+
 def ndcg_at(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
     """Mean NDCG@k over groups (rows); padding has label -1 and score -inf."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -135,7 +164,6 @@ def train_matcher(
     progress(f"fitting embeddings on {len(parks)} parks and {len(sample):,} firm descriptions")
     embedder = ProfileEmbedder(seed=seed).fit(parks, list(sample[S.DESCRIPTION].fillna("")))
     inferer = IndustryInferer(seed=seed).fit(list(sample[S.DESCRIPTION].fillna("")), list(sample[S.INDUSTRY_CODE]))
-    index = VectorIndex(index_type=index_type, seed=seed).fit(embedder.embed_parks(parks))
     ranker = ParkRanker(
         feature_names=FEATURE_NAMES,
         groups=FEATURE_CRITERION,
@@ -144,7 +172,10 @@ def train_matcher(
         seed=seed,
         **(ranker_params or {}),
     )
-    matcher = Matcher(embedder, index, ranker, inferer, parks, priors, candidates=candidates)
+    matcher = Matcher(embedder, VectorIndex(index_type="flat"), ranker, inferer, parks, priors, candidates=candidates)
+    progress("fitting the preference tower (conditional logit over the catalogue) on the training years")
+    matcher.tower = fit_tower(matcher, firms, events[events[S.YEAR] <= TRAIN_UNTIL_YEAR], seed=seed)
+    matcher.index = VectorIndex(index_type=index_type, seed=seed).fit(matcher.park_vectors())
 
     progress(f"retrieving candidates and computing pair features for {len(events):,} relocation events")
     groups = build_groups(matcher, firms, events)
