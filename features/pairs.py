@@ -24,6 +24,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("chain_io", "industry_chain"),
     ("chain_partners", "industry_chain"),
     ("embedding_sim", "industry_chain"),
+    ("cluster_share", "industry_chain"),
     ("land_ratio_log", "land"),
     ("land_need_log", "land"),
     ("land_price_log", "land"),
@@ -53,6 +54,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("fn_education_health", "platform"),
     ("fn_research", "platform"),
     ("capacity_log", "platform"),
+    ("park_popularity", "platform"),
     ("port_match", "platform"),
     ("port_access", "platform"),
     ("pollution_headroom", "platform"),
@@ -213,6 +215,8 @@ class FirmArrays:
     partner_count: np.ndarray
     is_pharma: np.ndarray
     num: dict[str, np.ndarray]
+    given: dict[str, np.ndarray]
+    division: np.ndarray
 
     @classmethod
     def build(cls, batch: FirmBatch, parks: ParkArrays) -> FirmArrays:
@@ -260,12 +264,26 @@ class FirmArrays:
             **flags,
         }
         is_pharma = np.array([code.startswith("27") for code in codes], dtype=np.float32)
-        return cls(firm_code_ids(codes), io_sector, pdiv, pcount, is_pharma, num)
+        imputed = batch.imputed or [[] for _ in range(n)]
+        given = {
+            name: np.array([name not in imp for imp in imputed], dtype=bool)
+            for name in (S.POLLUTION_LEVEL, S.LAND_NEED_MU, S.MAX_DISTANCE_KM, S.NEEDS_PORT)
+        }
+        ids = firm_code_ids(codes)
+        return cls(ids, io_sector, pdiv, pcount, is_pharma, num, given, ids[:, 0])
 
 
-def pair_features(firms: FirmArrays, parks: ParkArrays, cand: np.ndarray, sim: np.ndarray) -> np.ndarray:
+def pair_features(
+    firms: FirmArrays,
+    parks: ParkArrays,
+    cand: np.ndarray,
+    sim: np.ndarray,
+    history: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Feature tensor (n, k, len(FEATURE_NAMES)) for candidate park positions ``cand`` (n, k).
 
+    ``history`` is ``(cluster, popularity)`` from :class:`features.history.ArrivalHistory`;
+    without it both are 0, the value of a park with an average share of earlier movers.
     Padding candidates (-1) produce finite junk rows that callers mask out.
     """
     n, k = cand.shape
@@ -291,6 +309,8 @@ def pair_features(firms: FirmArrays, parks: ParkArrays, cand: np.ndarray, sim: n
         present += div_prefix[cp, firms.partner_divs[:, j][:, None]]
     put("chain_partners", np.where(firms.partner_count[:, None] > 0, present / np.maximum(firms.partner_count[:, None], 1), -1.0))
     put("embedding_sim", sim)
+    put("cluster_share", history[0] if history is not None else np.zeros((n, k), np.float32))
+    put("park_popularity", history[1] if history is not None else np.zeros((n, k), np.float32))
 
     need = fn["land_need"][:, None]
     land = pn["land"][cp]

@@ -1,13 +1,17 @@
 """Hard constraints: parks a firm cannot go to, whatever the ranker would say.
 
 They are applied at retrieval, before ranking, and each removal keeps the rule that caused it
-so an officer can be told why a park is missing ("--explain-excluded").
+so an officer can be told why a park is missing ("--explain-excluded").  A rule about the firm's
+own needs (pollution, land, distance, port) binds only when the officer gave that value: an
+imputed industry-typical value is a guess, good enough to rank on but not to rule a park out.
+The park's restricted industries always bind.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from features import schemas as S
 from features.pairs import FirmArrays, ParkArrays
 
 # Rule codes; 0 means feasible.  The order is the order in which a removal is attributed.
@@ -29,12 +33,13 @@ def infeasibility(firms: FirmArrays, parks: ParkArrays) -> np.ndarray:
     ids_pad = np.where(
         firms.code_ids < 0, np.array([parks.restricted.exact[j].shape[1] - 1 for j in range(3)]), firms.code_ids
     )
+    g = firms.given
     checks = (
         parks.restricted.covers(all_parks, ids_pad),
-        firms.num["pollution"][:, None] > parks.num["pollution"][None, :],
-        firms.num["land_need"][:, None] > parks.num["land"][None, :],
-        parks.num["distance"][None, :] > firms.num["max_distance"][:, None],
-        (firms.num["needs_port"][:, None] > 0) & (parks.num["port"][None, :] == 0),
+        g[S.POLLUTION_LEVEL][:, None] & (firms.num["pollution"][:, None] > parks.num["pollution"][None, :]),
+        g[S.LAND_NEED_MU][:, None] & (firms.num["land_need"][:, None] > parks.num["land"][None, :]),
+        g[S.MAX_DISTANCE_KM][:, None] & (parks.num["distance"][None, :] > firms.num["max_distance"][:, None]),
+        g[S.NEEDS_PORT][:, None] & (firms.num["needs_port"][:, None] > 0) & (parks.num["port"][None, :] == 0),
     )
     out = np.zeros((n, p), dtype=np.uint8)
     for code in range(len(checks), 0, -1):

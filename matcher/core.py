@@ -18,6 +18,7 @@ import pandas as pd
 
 from features import schemas as S
 from features.embeddings import IndustryInferer, ProfileEmbedder
+from features.history import ArrivalHistory
 from features.pairs import FEATURE_NAMES, FirmArrays, ParkArrays, criterion_scores, pair_features
 from features.towers import PreferenceTower, firm_tower_features, park_tower_features
 from features.validation import FirmBatch, Priors, RowError, columns_from_frame, columns_from_records, prepare
@@ -79,6 +80,7 @@ class Matcher:
         manifest: dict[str, Any] | None = None,
         candidates: int = 60,
         tower: PreferenceTower | None = None,
+        history: ArrivalHistory | None = None,
     ):
         self.embedder = embedder
         self.index = index
@@ -90,6 +92,7 @@ class Matcher:
         self.manifest = manifest or {}
         self.candidates = candidates
         self.tower = tower
+        self.history = history
         self.park_arrays = ParkArrays.build(self.parks)
 
     @property
@@ -103,6 +106,8 @@ class Matcher:
             files = [*self.embedder.save(tmp), *self.ranker.save(tmp), *self.inferer.save(tmp)]
             if self.tower is not None:
                 files.extend(self.tower.save(tmp))
+            if self.history is not None:
+                files.extend(self.history.save(tmp))
             files.append(self.index.save(tmp / INDEX_FILE))
             self.parks.to_parquet(tmp / PARKS_FILE, index=False)
             self.priors_frame.reset_index().to_parquet(tmp / PRIORS_FILE, index=False)
@@ -137,6 +142,7 @@ class Matcher:
                 manifest=manifest,
                 candidates=candidates or int(manifest.get("candidates", 60)),
                 tower=PreferenceTower.load(path) if (path / "tower.json").exists() else None,
+                history=ArrivalHistory.load(path) if (path / "history.json").exists() else None,
             )
         except BundleError:
             raise
@@ -190,10 +196,15 @@ class Matcher:
             sims = np.pad(sims, ((0, 0), (0, pad)))
         return Candidates(parks.astype(np.int64), sims.astype(np.float32), infeasible)
 
-    def features(self, batch: FirmBatch, k: int | None = None) -> tuple[FirmArrays, Candidates, np.ndarray]:
+    def features(
+        self, batch: FirmBatch, k: int | None = None, years: np.ndarray | None = None
+    ) -> tuple[FirmArrays, Candidates, np.ndarray]:
+        """Candidates and their pair features.  ``years`` (training only) limits the arrival
+        history to moves before each firm's own year; serving uses the whole history."""
         firms = FirmArrays.build(batch, self.park_arrays)
         cands = self.retrieve(firms, self.firm_vectors(batch, firms), k)
-        x = pair_features(firms, self.park_arrays, cands.parks, cands.sim)
+        hist = self.history.features(firms.division, cands.parks, years) if self.history is not None else None
+        x = pair_features(firms, self.park_arrays, cands.parks, cands.sim, hist)
         return firms, cands, x
 
     def score(self, x: np.ndarray, cand: np.ndarray) -> np.ndarray:

@@ -23,9 +23,17 @@ import pandas as pd
 from features import reference as R
 from features import schemas as S
 from features.embeddings import IndustryInferer, ProfileEmbedder
-from features.pairs import CATEGORICAL_FEATURES, FEATURE_CRITERION, FEATURE_NAMES, MONOTONE, FirmArrays
+from features.history import ArrivalHistory
+from features.pairs import (
+    CATEGORICAL_FEATURES,
+    FEATURE_CRITERION,
+    FEATURE_NAMES,
+    MONOTONE,
+    FirmArrays,
+    code_index,
+)
 from features.towers import PreferenceTower, firm_tower_features, park_tower_features
-from features.validation import columns_from_frame
+from features.validation import FirmBatch, columns_from_frame
 from matcher.constraints import infeasibility
 from matcher.core import Matcher
 from matcher.ranker import ParkRanker
@@ -78,18 +86,37 @@ def load_world_frames(world_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return firms, events
 
 
-def build_groups(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, chunk: int = 50_000) -> Groups:
+# Share of training firms whose own-needs constraints are treated as not given by an officer.
+# Serving keeps a park that breaks an *imputed* need (see matcher.constraints) and relies on the
+# ranker to push it down, so the ranker must see such parks as unchosen candidates in training.
+SOFT_SHARE = 0.5
+SOFT_FIELDS = (S.POLLUTION_LEVEL, S.LAND_NEED_MU, S.MAX_DISTANCE_KM, S.NEEDS_PORT)
+
+
+def soften(batch: FirmBatch, share: float, keys: np.ndarray) -> FirmBatch:
+    """Mark the own-needs fields of a stable pseudo-random ``share`` of firms as not given."""
+    pick = np.array([hash_unit(f"soft:{k}") < share for k in keys], dtype=bool)
+    imputed = [sorted(set(imp) | set(SOFT_FIELDS)) if p else list(imp) for imp, p in zip(batch.imputed, pick, strict=True)]
+    return FirmBatch(batch.rows, batch.cols, imputed)
+
+
+def build_groups(
+    matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, chunk: int = 50_000, soft_share: float = SOFT_SHARE
+) -> Groups:
     """Retrieve candidates for every event's firm and grade them against the recorded choice."""
     by_id = firms.set_index(S.FIRM_ID, drop=False)
     sub = by_id.loc[events[S.FIRM_ID].to_numpy()].reset_index(drop=True)
     pos = {pid: i for i, pid in enumerate(matcher.park_arrays.ids)}
+    years = events[S.YEAR].to_numpy()
     xs, cands = [], []
     for start in range(0, len(sub), chunk):
         part = sub.iloc[start : start + chunk]
         batch, errors = matcher.prepare(columns_from_frame(part))
         if errors:
             raise ValueError(f"simulated firm rejected: row {errors[0].row}, {errors[0].field}: {errors[0].reason}")
-        _, c, x = matcher.features(batch)
+        if soft_share > 0:
+            batch = soften(batch, soft_share, part[S.FIRM_ID].to_numpy())
+        _, c, x = matcher.features(batch, years=years[start : start + chunk])
         xs.append(x)
         cands.append(c.parks)
     x = np.concatenate(xs) if xs else np.zeros((0, matcher.candidates, len(FEATURE_NAMES)), np.float32)
@@ -104,6 +131,16 @@ def build_groups(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, ch
     labels = np.where(cand == chosen[:, None], S.RELEVANCE_CHOSEN, np.where(in_short, S.RELEVANCE_SHORTLISTED, S.RELEVANCE_OTHER))
     labels = np.where(cand < 0, -1, labels)
     return Groups(events.reset_index(drop=True), x, labels, cand, chosen)
+
+
+def fit_history(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame) -> ArrivalHistory:
+    """Arrival counts from every recorded move; features only ever look at earlier years."""
+    codes = firms.set_index(S.FIRM_ID)[S.INDUSTRY_CODE].reindex(events[S.FIRM_ID]).fillna("").astype(str)
+    div_pos = code_index()[0]
+    divisions = np.array([div_pos.get(c[:2], -1) for c in codes], dtype=np.int64)
+    pos = {pid: i for i, pid in enumerate(matcher.park_arrays.ids)}
+    parks = np.array([pos.get(p, -1) for p in events[S.CHOSEN_PARK_ID]], dtype=np.int64)
+    return ArrivalHistory().fit(divisions, parks, events[S.YEAR].to_numpy(np.int64), len(pos))
 
 
 def fit_tower(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, max_events: int = 60_000, seed: int = 0) -> PreferenceTower:
@@ -176,6 +213,7 @@ def train_matcher(
     progress("fitting the preference tower (conditional logit over the catalogue) on the training years")
     matcher.tower = fit_tower(matcher, firms, events[events[S.YEAR] <= TRAIN_UNTIL_YEAR], seed=seed)
     matcher.index = VectorIndex(index_type=index_type, seed=seed).fit(matcher.park_vectors())
+    matcher.history = fit_history(matcher, firms, events)
 
     progress(f"retrieving candidates and computing pair features for {len(events):,} relocation events")
     groups = build_groups(matcher, firms, events)

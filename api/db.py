@@ -1,0 +1,180 @@
+"""Durable state of the API: API keys (hashed, never stored in clear) and officers' feedback.
+
+SQLAlchemy 2 with SQLite by default (``Settings.resolved_database_url()``); the same tables work
+on PostgreSQL by pointing ``PARKMATCH_DATABASE_URL`` at it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, create_engine, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+Role = Literal["viewer", "officer", "admin"]
+ROLES: tuple[str, ...] = ("viewer", "officer", "admin")
+ROLE_RANK: dict[str, int] = {r: i for i, r in enumerate(ROLES)}
+KEY_PREFIX = "pm_"
+# How long a verified key is trusted without asking the database again.
+AUTH_CACHE_SECONDS = 5.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite drops the time zone on the way back; every stored time is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org: Mapped[str] = mapped_column(String(100), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, default=None)
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org: Mapped[str] = mapped_column(String(100), index=True)
+    firm_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    firm_name: Mapped[str] = mapped_column(String(200))
+    park_id: Mapped[str] = mapped_column(String(100), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(32), ForeignKey("api_keys.id"))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id, organisation and role."""
+
+    key_id: str
+    org: str
+    role: str
+
+
+class Database:
+    """An engine and its session factory; tables are created on first use."""
+
+    def __init__(self, url: str, auth_cache_seconds: float = AUTH_CACHE_SECONDS) -> None:
+        self.url = url
+        self.auth_cache_seconds = auth_cache_seconds
+        self._auth_cache: dict[str, tuple[Principal, float]] = {}
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            path = url.split(":///", 1)[1] if ":///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine: Engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"), **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_all(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as s:
+            yield s
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def create_key(self, org: str, role: str, label: str = "") -> tuple[ApiKey, str]:
+        """A new key; the clear text is returned once and only its SHA-256 is stored."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        if not org.strip():
+            raise ValueError("org must not be blank")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        row = ApiKey(id=secrets.token_hex(8), org=org.strip(), role=role, label=label, key_hash=hash_key(key), created=utcnow())
+        with self.session() as s:
+            s.add(row)
+            s.commit()
+        return row, key
+
+    def list_keys(self) -> list[ApiKey]:
+        with self.session() as s:
+            return list(s.scalars(select(ApiKey).order_by(ApiKey.created, ApiKey.id)))
+
+    def revoke_key(self, key_id: str) -> ApiKey | None:
+        with self.session() as s:
+            row = s.get(ApiKey, key_id)
+            if row is None:
+                return None
+            if row.revoked is None:
+                row.revoked = utcnow()
+                s.commit()
+        self._auth_cache.clear()
+        return row
+
+    def count_keys(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(ApiKey)) or 0)
+
+    def cached_principal(self, key: str) -> Principal | None:
+        """A principal verified less than ``auth_cache_seconds`` ago, without touching the database."""
+        hit = self._auth_cache.get(hash_key(key))
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        return None
+
+    def authenticate(self, key: str) -> Principal | None:
+        """The principal of a valid, unrevoked key, or ``None``.  Valid keys are remembered for
+        ``auth_cache_seconds``: a revocation made by another process (``parkmatch keys revoke``)
+        takes effect within that delay; one made through this object at once."""
+        digest = hash_key(key)
+        with self.session() as s:
+            row = s.execute(
+                select(ApiKey.id, ApiKey.org, ApiKey.role, ApiKey.revoked).where(ApiKey.key_hash == digest)
+            ).first()
+        if row is None or row.revoked is not None:
+            self._auth_cache.pop(digest, None)
+            return None
+        principal = Principal(key_id=row.id, org=row.org, role=row.role)
+        if self.auth_cache_seconds > 0:
+            if len(self._auth_cache) > 10_000:
+                self._auth_cache.clear()
+            self._auth_cache[digest] = (principal, time.monotonic() + self.auth_cache_seconds)
+        return principal
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    try:
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cur.close()

@@ -1,0 +1,161 @@
+"""Dependencies shared by the routes: settings, the served model, the database, the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.core.config import Settings
+from api.db import ROLE_RANK, Database, Principal
+from features import schemas as S
+from features.reference import park_to_profile
+from matcher.core import Matcher
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """A loaded matcher and what the routes derive from it, swapped as one object."""
+
+    matcher: Matcher
+    path: str
+    parks: tuple[S.ParkProfile, ...]
+    park_ids: frozenset[str]
+
+    @classmethod
+    def build(cls, matcher: Matcher, path: Path | str) -> ModelState:
+        profiles = tuple(park_to_profile({str(k): v for k, v in r.items()}) for r in matcher.parks.to_dict("records"))
+        return cls(matcher, str(path), profiles, frozenset(p.park_id for p in profiles))
+
+
+class ModelHolder:
+    """Holds the current :class:`ModelState`.  Readers take a reference (an atomic attribute
+    read) and keep using it for the whole request, so a reload never changes a model mid-request."""
+
+    def __init__(self) -> None:
+        self._state: ModelState | None = None
+        self.reload_lock = threading.Lock()
+
+    @property
+    def state(self) -> ModelState:
+        state = self._state
+        if state is None:
+            raise HTTPException(503, detail={"code": "model_not_loaded", "message": "the model is not loaded yet"})
+        return state
+
+    @property
+    def loaded(self) -> bool:
+        return self._state is not None
+
+    def swap(self, state: ModelState) -> ModelState | None:
+        old, self._state = self._state, state
+        return old
+
+
+class Inference:
+    """The threads that run the matcher.  Each is limited to one OpenMP/BLAS thread: a request
+    is a small computation, and OpenMP teams spinning on a busy machine cost more than they
+    save (measured: ~2 ms per firm single-threaded against 20-40 ms with spinning teams)."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="parkmatch-infer", initializer=_one_thread)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _one_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+async def get_inference(request: Request) -> Inference:
+    inference: Inference = request.app.state.inference
+    return inference
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_model(request: Request) -> ModelState:
+    holder: ModelHolder = request.app.state.models
+    return holder.state
+
+
+async def get_holder(request: Request) -> ModelHolder:
+    holder: ModelHolder = request.app.state.models
+    return holder
+
+
+async def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
+    with db.session() as session:
+        yield session
+
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key bound to an organisation and a role")
+_bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, detail={"code": "unauthorized", "message": message}, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def get_principal(
+    db: Annotated[Database, Depends(get_db)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    key = api_key or (bearer.credentials if bearer is not None else None)
+    if not key:
+        raise _unauthorized("an API key is required (X-API-Key header or Authorization: Bearer)")
+    principal = db.cached_principal(key) or await run_in_threadpool(db.authenticate, key)
+    if principal is None:
+        raise _unauthorized("the API key is unknown or revoked")
+    return principal
+
+
+def require_role(minimum: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting callers whose role is at least ``minimum`` (viewer < officer < admin)."""
+    need = ROLE_RANK[minimum]
+
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if ROLE_RANK.get(principal.role, -1) < need:
+            raise HTTPException(
+                403, detail={"code": "forbidden", "message": f"this needs the {minimum} role; the key's role is {principal.role}"}
+            )
+        return principal
+
+    return check
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModelDep = Annotated[ModelState, Depends(get_model)]
+InferenceDep = Annotated[Inference, Depends(get_inference)]
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]
+SessionDep = Annotated[Session, Depends(get_session)]
+AnyKey = Annotated[Principal, Depends(require_role("viewer"))]
+Officer = Annotated[Principal, Depends(require_role("officer"))]
+Admin = Annotated[Principal, Depends(require_role("admin"))]

@@ -1,0 +1,128 @@
+"""What the routes do, kept out of the route functions so each route is a few lines."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.db import Feedback, Principal, utcnow
+from api.errors import dotted
+from api.models import FeedbackIn
+from features import schemas as S
+from features.reference import load_industries
+from matcher.core import Matcher
+
+
+def recommend_one(matcher: Matcher, firm: S.FirmProfile, top: int, explain_excluded: bool) -> dict[str, Any]:
+    """A single recommendation is a batch of one."""
+    results, errors = matcher.recommend_records([firm.model_dump()], top, explain_excluded)
+    if errors:
+        e = errors[0]
+        raise HTTPException(422, detail={"code": "validation_error", "message": e.reason, "field": e.field})
+    return results[0]
+
+
+def recommend_batch(matcher: Matcher, firms: list[dict[str, Any]], top: int, explain_excluded: bool) -> dict[str, Any]:
+    """Validate every firm on its own, then match all the valid ones in one call."""
+    errors: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    positions: list[int] = []
+    for i, raw in enumerate(firms):
+        try:
+            profile = S.FirmProfile.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = dotted(err.get("loc", ())) or "(profile)"
+            message = f"unknown field '{field}'" if err.get("type") == "extra_forbidden" else str(err.get("msg"))
+            errors.append({"index": i, "field": field, "message": message})
+            continue
+        records.append(profile.model_dump())
+        positions.append(i)
+    results: list[dict[str, Any]] = []
+    if records:
+        matched, row_errors = matcher.recommend_records(records, top, explain_excluded)
+        rejected = {e.row - 1 for e in row_errors}
+        for e in row_errors:
+            errors.append({"index": positions[e.row - 1], "field": e.field, "message": e.reason})
+        kept = [p for j, p in enumerate(positions) if j not in rejected]
+        results = [{**r, "index": p} for r, p in zip(matched, kept, strict=True)]
+    errors.sort(key=lambda e: e["index"])
+    return {"results": results, "errors": errors}
+
+
+def filter_parks(
+    parks: tuple[S.ParkProfile, ...],
+    province: str | None,
+    city: str | None,
+    industry_code: str | None,
+    platform_type: str | None,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    hits = [
+        p
+        for p in parks
+        if (province is None or p.province == province)
+        and (city is None or p.city == city)
+        and (platform_type is None or p.platform_type == platform_type)
+        and (industry_code is None or any(c.startswith(industry_code) for c in p.industry_codes))
+    ]
+    return {"items": hits[offset : offset + limit], "total": len(hits), "limit": limit, "offset": offset}
+
+
+@lru_cache(maxsize=1)
+def _industries() -> tuple[dict[str, Any], ...]:
+    df = load_industries()
+    return tuple(
+        {"code": str(r.code), "name": str(r.name), "level": str(r.level), "parent": (str(r.parent) or None)} for r in df.itertuples()
+    )
+
+
+def search_industries(q: str | None, level: str | None, limit: int) -> dict[str, Any]:
+    q = (q or "").strip()
+    hits = [
+        r
+        for r in _industries()
+        if (not q or q in r["name"] or r["code"].startswith(q)) and (level is None or r["level"] == level)
+    ]
+    return {"items": hits[:limit], "total": len(hits)}
+
+
+def add_feedback(session: Session, who: Principal, body: FeedbackIn) -> Feedback:
+    row = Feedback(
+        org=who.org,
+        firm_id=body.firm_id,
+        firm_name=body.firm_name,
+        park_id=body.park_id,
+        outcome=body.outcome,
+        note=body.note,
+        created_by=who.key_id,
+        created=utcnow(),
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def list_feedback(session: Session, who: Principal, park_id: str | None, limit: int, offset: int) -> dict[str, Any]:
+    where = [Feedback.org == who.org]
+    if park_id is not None:
+        where.append(Feedback.park_id == park_id)
+    total = int(session.scalar(select(func.count()).select_from(Feedback).where(*where)) or 0)
+    rows = session.scalars(select(Feedback).where(*where).order_by(Feedback.id.desc()).limit(limit).offset(offset))
+    return {"items": list(rows), "total": total, "limit": limit, "offset": offset}
+
+
+@lru_cache(maxsize=1)
+def parkmatch_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("parkmatch")
+    except metadata.PackageNotFoundError:
+        return "unknown"
