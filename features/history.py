@@ -38,6 +38,14 @@ class ArrivalHistory:
         self.counts_ = np.cumsum(counts, axis=0)  # row k: arrivals before years_[k]; last row: all
         return self
 
+    @property
+    def park_totals_(self) -> np.ndarray:
+        """(years + 1, P) arrivals of all divisions; derived, so it is never saved."""
+        cached = getattr(self, "_park_totals", None)
+        if cached is None or cached.shape[0] != self.counts_.shape[0]:
+            cached = self._park_totals = self.counts_.sum(axis=1)
+        return cached
+
     def _rows(self, years: np.ndarray | None, n: int) -> np.ndarray:
         if years is None:
             return np.full(n, len(self.years_), dtype=np.int64)
@@ -51,7 +59,7 @@ class ArrivalHistory:
         rows = self._rows(years, n)
         cp = np.where(cand < 0, 0, cand)
         div = np.where(divisions < 0, self.counts_.shape[1] - 1, divisions)
-        by_park = self.counts_[rows].sum(axis=1)  # (n, P)
+        by_park = self.park_totals_[rows]  # (n, P)
         total = by_park.sum(axis=1, keepdims=True)
         popular = (np.take_along_axis(by_park, cp, axis=1) + self.smoothing) / (total + self.smoothing * n_parks)
         same = self.counts_[rows, div]  # (n, P)

@@ -24,7 +24,7 @@ from features.towers import PreferenceTower, firm_tower_features, park_tower_fea
 from features.validation import FirmBatch, Priors, RowError, columns_from_frame, columns_from_records, prepare
 from matcher.bundle import BundleError, read_manifest, write_bundle
 from matcher.constraints import explain_rule, infeasibility
-from matcher.explain import reasons_for
+from matcher.explain import ReasonWriter
 from matcher.ranker import ParkRanker
 from matcher.retrieval import VectorIndex
 
@@ -94,6 +94,14 @@ class Matcher:
         self.tower = tower
         self.history = history
         self.park_arrays = ParkArrays.build(self.parks)
+        self._reasons: ReasonWriter | None = None
+
+    @property
+    def reason_writer(self) -> ReasonWriter:
+        """Built on first use: during training the ranker is fitted after the matcher exists."""
+        if self._reasons is None or self._reasons.groups != self.ranker.contrib_groups_:
+            self._reasons = ReasonWriter(self.park_arrays, self.ranker.contrib_groups_)
+        return self._reasons
 
     @property
     def model_version(self) -> str:
@@ -229,14 +237,8 @@ class Matcher:
         xt = x[fi, ci]
         park_pos = cands.parks[fi, ci]
         contrib = self.ranker.contributions(xt)
-        groups = self.ranker.contrib_groups_
         criteria = criterion_scores(xt)
-        c = batch.cols
-        reasons = []
-        for j in range(len(fi)):
-            i = int(fi[j])
-            firm = {key: c[key][i] for key in (S.INDUSTRY_CODE, S.CHAIN_PARTNER_CODES, S.LAND_NEED_MU, S.TALENT_LEVEL, S.SUBSIDY_PRIORITIES)}
-            reasons.append(reasons_for(contrib[j], groups, self.park_arrays, int(park_pos[j]), firm))
+        reasons = self.reason_writer.write(contrib, park_pos, fi, batch.cols)
         excluded: list[list[dict[str, str]]] = [[] for _ in range(n)]
         if explain_excluded:
             names = self.park_arrays.frame[S.PARK_NAME]

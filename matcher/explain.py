@@ -52,58 +52,87 @@ def _industry_reason(park_codes: list[str], firm_code: str, partners: list[str])
     return None
 
 
-def reasons_for(
-    contrib: np.ndarray,
-    groups: tuple[str, ...],
-    parks: ParkArrays,
-    p: int,
-    firm: dict[str, object],
-    max_reasons: int = 4,
-    min_reasons: int = 2,
-) -> list[str]:
-    """Two to four sentences for one recommended park, strongest positive contribution first."""
+def _sentence(g: str, parks: ParkArrays, p: int, code: str, partners: list[str], need: float, talent: float, priorities: list[str]) -> str | None:
+    """One sentence about criterion ``g`` for park ``p``, quoting the catalogue's numbers."""
     pn = parks.num
-    order = np.argsort(-contrib)
-    picked = [groups[i] for i in order if contrib[i] > 0][:max_reasons]
-    for i in order:
-        if len(picked) >= min_reasons:
-            break
-        if groups[i] not in picked:
-            picked.append(groups[i])
-    out: list[str] = []
-    for g in picked:
-        text = None
-        if g == "industry_chain":
-            text = _industry_reason(parks.codes[p], str(firm[S.INDUSTRY_CODE]), list(firm[S.CHAIN_PARTNER_CODES]))  # type: ignore[call-overload]
-        elif g == "land":
-            need = float(firm[S.LAND_NEED_MU])  # type: ignore[arg-type]
-            avail = float(pn["land"][p])
-            price = float(pn["price"][p]) / 1e4
-            if need > 0:
-                text = f"可用土地约{avail:.0f}亩，满足{need:.0f}亩用地需求，工业用地约{price:.0f}万元/亩"
-            else:
-                text = f"工业用地约{price:.0f}万元/亩，可用土地约{avail:.0f}亩"
-        elif g == "talent":
-            text = f"人才供给指数{float(pn['talent'][p]):.2f}（企业人才需求{float(firm[S.TALENT_LEVEL]):.2f}）"  # type: ignore[arg-type]
-        elif g == "subsidy":
-            levels = pn["subsidies"][p]
-            wanted = [s for s in firm[S.SUBSIDY_PRIORITIES] if levels[S.SUBSIDY_ITEMS.index(s)] >= 2] or [  # type: ignore[attr-defined]
-                s for s in S.SUBSIDY_ITEMS if levels[S.SUBSIDY_ITEMS.index(s)] >= 2
-            ]
-            parts = []
-            if wanted:
-                parts.append("、".join(SUBSIDY_CN[s] for s in wanted[:3]) + "政策支持力度较大")
-            if pn["keeps_reg"][p] > 0:
-                parts.append("可保留北京注册(异地监管)")
-            text = "，".join(parts) or "享受河北/天津省级标准招商政策"
-        elif g == "proximity":
-            text = f"距北京天安门{float(pn['distance'][p]):.0f}公里，铁路约{float(pn['rail'][p]):.0f}分钟"
-        elif g == "platform":
-            kind = PLATFORM_TYPE_CN.get(parks.text[S.PLATFORM_TYPE][p], "承接平台")
-            group = GROUP_LABEL.get(parks.text[S.PLATFORM_GROUP][p], "")
-            text = f"{group or kind}，年承接能力约{int(pn['capacity'][p])}家企业"
-            if pn["port"][p] > 0:
-                text += "，临近港口"
-        if text and text not in out:
-            out.append(text)
-    return out[:max_reasons]
+    if g == "industry_chain":
+        return _industry_reason(parks.codes[p], code, partners)
+    if g == "land":
+        avail = float(pn["land"][p])
+        price = float(pn["price"][p]) / 1e4
+        if need > 0:
+            return f"可用土地约{avail:.0f}亩，满足{need:.0f}亩用地需求，工业用地约{price:.0f}万元/亩"
+        return f"工业用地约{price:.0f}万元/亩，可用土地约{avail:.0f}亩"
+    if g == "talent":
+        return f"人才供给指数{float(pn['talent'][p]):.2f}（企业人才需求{talent:.2f}）"
+    if g == "subsidy":
+        levels = pn["subsidies"][p]
+        wanted = [s for s in priorities if levels[S.SUBSIDY_ITEMS.index(s)] >= 2] or [
+            s for s in S.SUBSIDY_ITEMS if levels[S.SUBSIDY_ITEMS.index(s)] >= 2
+        ]
+        parts = []
+        if wanted:
+            parts.append("、".join(SUBSIDY_CN[s] for s in wanted[:3]) + "政策支持力度较大")
+        if pn["keeps_reg"][p] > 0:
+            parts.append("可保留北京注册(异地监管)")
+        return "，".join(parts) or "享受河北/天津省级标准招商政策"
+    if g == "proximity":
+        return f"距北京天安门{float(pn['distance'][p]):.0f}公里，铁路约{float(pn['rail'][p]):.0f}分钟"
+    if g == "platform":
+        kind = PLATFORM_TYPE_CN.get(parks.text[S.PLATFORM_TYPE][p], "承接平台")
+        group = GROUP_LABEL.get(parks.text[S.PLATFORM_GROUP][p], "")
+        text = f"{group or kind}，年承接能力约{int(pn['capacity'][p])}家企业"
+        return text + "，临近港口" if pn["port"][p] > 0 else text
+    return None
+
+
+class ReasonWriter:
+    """Chooses and words the reasons for many recommendations at once.
+
+    The criteria are ordered by contribution for all rows in one NumPy call; each sentence is
+    cached on exactly the values it quotes, so a batch of a million firms words each distinct
+    (park, criterion, value) once.
+    """
+
+    def __init__(self, parks: ParkArrays, groups: tuple[str, ...], max_reasons: int = 4, min_reasons: int = 2):
+        self.parks = parks
+        self.groups = groups
+        self.max_reasons = max_reasons
+        self.min_reasons = min_reasons
+        self._cache: dict[tuple[object, ...], str | None] = {}
+
+    def write(self, contrib: np.ndarray, park_pos: np.ndarray, firm_pos: np.ndarray, cols: dict[str, np.ndarray]) -> list[list[str]]:
+        """Two to four sentences per row, strongest positive contribution first."""
+        order = np.argsort(-contrib, axis=1, kind="stable")
+        positive = np.take_along_axis(contrib > 0, order, axis=1)
+        n_pos = positive.sum(axis=1)
+        take = np.clip(n_pos, self.min_reasons, self.max_reasons)
+        codes, partners = cols[S.INDUSTRY_CODE], cols[S.CHAIN_PARTNER_CODES]
+        needs, talents, prios = cols[S.LAND_NEED_MU], cols[S.TALENT_LEVEL], cols[S.SUBSIDY_PRIORITIES]
+        cache = self._cache
+        out: list[list[str]] = []
+        for j in range(len(park_pos)):
+            p = int(park_pos[j])
+            i = int(firm_pos[j])
+            texts: list[str] = []
+            for gi in order[j, : take[j]]:
+                g = self.groups[gi]
+                if g == "industry_chain":
+                    key: tuple[object, ...] = (g, p, codes[i], tuple(partners[i]))
+                elif g == "land":
+                    key = (g, p, round(float(needs[i])))
+                elif g == "talent":
+                    key = (g, p, round(float(talents[i]), 2))
+                elif g == "subsidy":
+                    key = (g, p, tuple(prios[i]))
+                else:
+                    key = (g, p)
+                text = cache.get(key)
+                if text is None and key not in cache:
+                    text = cache[key] = _sentence(
+                        g, self.parks, p, str(codes[i]), list(partners[i]), float(needs[i]), float(talents[i]), list(prios[i])
+                    )
+                if text and text not in texts:
+                    texts.append(text)
+            out.append(texts)
+        return out

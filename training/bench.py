@@ -693,14 +693,14 @@ def batch_rows(out: Mapping[str, Any], peer_fps: float | None, n_peer: int) -> l
     """Table rows for the batch section from ``benchmark_batch`` results and the peer's rate."""
     sec = "3 batch"
     rows: list[Row] = []
-    for key, label in (("local", "local"), ("dask", "dask 2 workers"), ("local_1m", "local 1M")):
+    for key, label in (("local", "local"), ("dask", "dask 2 workers"), ("local_1m", "local")):
         res = out.get(key)
         if res is None:
             continue
-        if res.get("status") == "failed":
-            rows.append(Row(sec, f"{label}", "failed", note=str(res.get("reason"))[:80]))
-            continue
         size = out["n_firms"] if key != "local_1m" else 1_000_000
+        if res.get("status"):
+            rows.append(Row(sec, f"{label} {size:,} firms", str(res["status"]), note=str(res.get("reason"))[:100]))
+            continue
         fps = pick(res, "firms_per_s")
         secs = pick(res, "seconds")
         rss = pick(res, "peak_rss_mb", "peak_rss_mib")
@@ -769,7 +769,7 @@ def bench_training(ctx: Context) -> None:
     r = ratio(res["seconds"], peer_s, False)
     target_ok = res["seconds"] <= TARGET_TRAIN_SECONDS and (r is None or r >= TARGET_RATIO)
     ctx.rows.append(Row(sec, f"train on {label}", res["seconds"], peer_s, "s", r, f"≤{TARGET_TRAIN_SECONDS:.0f} s, ≥{TARGET_RATIO:.0f}× peer", target_ok, f"{len(events):,} events; peer extrapolated"))
-    ctx.rows.append(Row(sec, "training peak RSS", res["peak_rss_mb"], None, "MB"))
+    ctx.rows.append(Row(sec, "training peak RSS", res["peak_rss_mb"], None, "MiB"))
 
 
 # --- section 5: retrieval over a million vectors --------------------------------------------
