@@ -86,14 +86,21 @@ class FirmBatch:
 
 
 def _missing(value: Any) -> bool:
+    """None, NaN, NA or a blank string; called for every cell of a million-row file, so the
+    common types are checked before falling back to pandas."""
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    if isinstance(value, str) and not value.strip():
-        return True
+    kind = type(value)
+    if kind is str:
+        return not value.strip()
+    if kind is float or kind is np.float64:
+        return bool(value != value)
+    if kind is int or kind is bool or kind is list:
+        return False
+    if isinstance(value, list | tuple | np.ndarray):
+        return False
     try:
-        return bool(pd.isna(value)) if not isinstance(value, list | tuple | np.ndarray) else False
+        return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
 
