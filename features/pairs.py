@@ -59,6 +59,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("port_access", "platform"),
     ("pollution_headroom", "platform"),
     ("employees_log", "platform"),
+    ("decision_year", "platform"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _ in FEATURES)
 FEATURE_CRITERION: dict[str, str] = dict(FEATURES)
@@ -279,6 +280,7 @@ def pair_features(
     cand: np.ndarray,
     sim: np.ndarray,
     history: tuple[np.ndarray, np.ndarray] | None = None,
+    years: np.ndarray | None = None,
 ) -> np.ndarray:
     """Feature tensor (n, k, len(FEATURE_NAMES)) for candidate park positions ``cand`` (n, k).
 
@@ -360,6 +362,8 @@ def pair_features(
     put("port_access", port)
     put("pollution_headroom", pn["pollution"][cp] - fn["pollution"][:, None])
     put("employees_log", np.broadcast_to(np.log1p(fn["employees"][:, None]), (n, k)))
+    year = np.full(n, np.nan, np.float32) if years is None else np.asarray(years, np.float32)
+    put("decision_year", np.broadcast_to(year[:, None], (n, k)))
     return out
 
 

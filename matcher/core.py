@@ -104,6 +104,15 @@ class Matcher:
         return self._reasons
 
     @property
+    def decision_year(self) -> int:
+        """The year a recommendation is made for: the year after the last recorded move.  Policy
+        regimes (Xiong'an, the sub-centre) changed over the history; the ranker knows the year of
+        every training move and serves the latest regime."""
+        if self.history is not None and len(self.history.years_):
+            return int(self.history.years_[-1]) + 1
+        return int(self.manifest.get("decision_year", 2025))
+
+    @property
     def model_version(self) -> str:
         return str(self.manifest.get("model_version", "unversioned"))
 
@@ -212,7 +221,9 @@ class Matcher:
         firms = FirmArrays.build(batch, self.park_arrays)
         cands = self.retrieve(firms, self.firm_vectors(batch, firms), k)
         hist = self.history.features(firms.division, cands.parks, years) if self.history is not None else None
-        x = pair_features(firms, self.park_arrays, cands.parks, cands.sim, hist)
+        if years is None:
+            years = np.full(len(batch), self.decision_year)
+        x = pair_features(firms, self.park_arrays, cands.parks, cands.sim, hist, years)
         return firms, cands, x
 
     def score(self, x: np.ndarray, cand: np.ndarray) -> np.ndarray:
