@@ -256,6 +256,9 @@ def peer_feasible(firm: Mapping[str, Any], park: pd.Series) -> bool:
     return not (bool(firm["needs_port"]) and not bool(park[S.PORT_ACCESS]))
 
 
+PEER_DECISION_YEAR = 2025
+
+
 def peer_pair_features(firm: Mapping[str, Any], parks: pd.DataFrame, positions: Sequence[int], sims: Sequence[float]) -> pd.DataFrame:
     """The pair features a data scientist writes first: a loop over candidate parks, one dict
     per (firm, park) row, the same kinds of features as :func:`features.pairs.pair_features`
@@ -326,6 +329,10 @@ def peer_pair_features(firm: Mapping[str, Any], parks: pd.DataFrame, positions: 
             "port_access": port,
             "pollution_headroom": float(POLLUTION_ORDER[park[S.MAX_POLLUTION_LEVEL]] - POLLUTION_ORDER[firm["pollution_level"]]),
             "employees_log": math.log1p(float(firm["employees"])),
+            # The peer keeps no relocation history and ranks for the current year.
+            "cluster_share": 0.0,
+            "park_popularity": 0.0,
+            "decision_year": float(PEER_DECISION_YEAR),
         }
         rows.append(row)
     return pd.DataFrame(rows, columns=list(FEATURE_NAMES))

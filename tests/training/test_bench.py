@@ -131,7 +131,9 @@ def test_peer_features_agree_with_vectorised_features() -> None:
     batch, errors = prepare(columns_from_records(FIRMS), Priors.bundled(), None)
     assert not errors
     pa = ParkArrays.build(parks)
-    x = pair_features(FirmArrays.build(batch, pa), pa, np.array([positions] * 3), np.array([sims] * 3, dtype=np.float32))
+    x = pair_features(
+        FirmArrays.build(batch, pa), pa, np.array([positions] * 3), np.array([sims] * 3, dtype=np.float32), None, np.full(3, 2025)
+    )
     for i, firm in enumerate(FIRMS):
         df = peer_pair_features(firm, parks, positions, sims)
         assert isinstance(df, pd.DataFrame)
