@@ -52,6 +52,11 @@ def _industry_reason(park_codes: list[str], firm_code: str, partners: list[str])
     return None
 
 
+def _mu(need: float) -> str:
+    """Land in mu as an officer would say it: one decimal below 10 mu, whole mu above."""
+    return f"{need:.1f}" if need < 10 else f"{need:.0f}"
+
+
 def _sentence(g: str, parks: ParkArrays, p: int, code: str, partners: list[str], need: float, talent: float, priorities: list[str]) -> str | None:
     """One sentence about criterion ``g`` for park ``p``, quoting the catalogue's numbers."""
     pn = parks.num
@@ -61,7 +66,7 @@ def _sentence(g: str, parks: ParkArrays, p: int, code: str, partners: list[str],
         avail = float(pn["land"][p])
         price = float(pn["price"][p]) / 1e4
         if need > 0:
-            return f"可用土地约{avail:.0f}亩，满足{need:.0f}亩用地需求，工业用地约{price:.0f}万元/亩"
+            return f"可用土地约{avail:.0f}亩，满足{_mu(need)}亩用地需求，工业用地约{price:.0f}万元/亩"
         return f"工业用地约{price:.0f}万元/亩，可用土地约{avail:.0f}亩"
     if g == "talent":
         return f"人才供给指数{float(pn['talent'][p]):.2f}（企业人才需求{talent:.2f}）"
@@ -120,7 +125,7 @@ class ReasonWriter:
                 if g == "industry_chain":
                     key: tuple[object, ...] = (g, p, codes[i], tuple(partners[i]))
                 elif g == "land":
-                    key = (g, p, round(float(needs[i])))
+                    key = (g, p, _mu(float(needs[i])) if needs[i] > 0 else "none")
                 elif g == "talent":
                     key = (g, p, round(float(talents[i]), 2))
                 elif g == "subsidy":
