@@ -127,7 +127,7 @@ def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return cli_keys(settings, args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="parkmatch", description="Match relocating Beijing firms to receiving parks.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -143,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_industries)
 
     s = sub.add_parser("synth", help="generate a simulated relocation history")
-    s.add_argument("--firms", type=int, default=Settings().world_firms)
-    s.add_argument("--seed", type=int, default=Settings().world_seed)
+    s.add_argument("--firms", type=int, default=settings.world_firms)
+    s.add_argument("--seed", type=int, default=settings.world_seed)
     s.add_argument("--out", required=True)
     s.add_argument("--overwrite", action="store_true", help="replace an existing world in OUT")
     s.set_defaults(func=_cmd_synth)
@@ -206,8 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     settings = Settings()
+    args = build_parser(settings).parse_args(argv)
     func: Callable[[argparse.Namespace, Settings], int] = args.func
     try:
         return func(args, settings)
