@@ -118,7 +118,14 @@ class Database:
         if not org.strip():
             raise ValueError("org must not be blank")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        row = ApiKey(id=secrets.token_hex(8), org=org.strip(), role=role, label=label, key_hash=hash_key(key), created=utcnow())
+        row = ApiKey(
+            id=secrets.token_hex(8),
+            org=org.strip(),
+            role=role,
+            label=label,
+            key_hash=hash_key(key),
+            created=utcnow(),
+        )
         with self.session() as s:
             s.add(row)
             s.commit()

@@ -1,4 +1,4 @@
-"""Dependencies shared by the routes: settings, the served model, the database, the caller."""
+"""Dependencies shared by the routes: the HTTP configuration, the served model, the database, the caller."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.core.config import Settings
+from api.config import ApiConfig
 from api.db import ROLE_RANK, Database, Principal
 from features import schemas as S
 from features.reference import park_to_profile
@@ -36,7 +36,9 @@ class ModelState:
 
     @classmethod
     def build(cls, matcher: Matcher, path: Path | str) -> ModelState:
-        profiles = tuple(park_to_profile({str(k): v for k, v in r.items()}) for r in matcher.parks.to_dict("records"))
+        profiles = tuple(
+            park_to_profile({str(k): v for k, v in r.items()}) for r in matcher.parks.to_dict("records")
+        )
         return cls(matcher, str(path), profiles, frozenset(p.park_id for p in profiles))
 
 
@@ -52,7 +54,9 @@ class ModelHolder:
     def state(self) -> ModelState:
         state = self._state
         if state is None:
-            raise HTTPException(503, detail={"code": "model_not_loaded", "message": "the model is not loaded yet"})
+            raise HTTPException(
+                503, detail={"code": "model_not_loaded", "message": "the model is not loaded yet"}
+            )
         return state
 
     @property
@@ -70,7 +74,9 @@ class Inference:
     save (measured: ~2 ms per firm single-threaded against 20-40 ms with spinning teams)."""
 
     def __init__(self, threads: int = 1) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="parkmatch-infer", initializer=_one_thread)
+        self.executor = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="parkmatch-infer", initializer=_one_thread
+        )
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
@@ -90,9 +96,9 @@ async def get_inference(request: Request) -> Inference:
     return inference
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+async def get_config(request: Request) -> ApiConfig:
+    config: ApiConfig = request.app.state.config
+    return config
 
 
 async def get_model(request: Request) -> ModelState:
@@ -115,12 +121,16 @@ def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
         yield session
 
 
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key bound to an organisation and a role")
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="API key bound to an organisation and a role"
+)
 _bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
 
 
 def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(401, detail={"code": "unauthorized", "message": message}, headers={"WWW-Authenticate": "Bearer"})
+    return HTTPException(
+        401, detail={"code": "unauthorized", "message": message}, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 async def get_principal(
@@ -144,14 +154,18 @@ def require_role(minimum: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if ROLE_RANK.get(principal.role, -1) < need:
             raise HTTPException(
-                403, detail={"code": "forbidden", "message": f"this needs the {minimum} role; the key's role is {principal.role}"}
+                403,
+                detail={
+                    "code": "forbidden",
+                    "message": f"this needs the {minimum} role; the key's role is {principal.role}",
+                },
             )
         return principal
 
     return check
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+ConfigDep = Annotated[ApiConfig, Depends(get_config)]
 ModelDep = Annotated[ModelState, Depends(get_model)]
 InferenceDep = Annotated[Inference, Depends(get_inference)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]

@@ -46,7 +46,9 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
     return {"error": err}
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(error_body(code, message, field), status_code=status, headers=headers)
 
 
@@ -76,7 +78,9 @@ async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail
     headers = dict(exc.headers) if exc.headers else None
     if isinstance(detail, dict) and "code" in detail and "message" in detail:
-        return error_response(exc.status_code, str(detail["code"]), str(detail["message"]), detail.get("field"), headers)
+        return error_response(
+            exc.status_code, str(detail["code"]), str(detail["message"]), detail.get("field"), headers
+        )
     code = _CODES.get(exc.status_code, "error")
     message = str(detail) if detail else HTTPStatus(exc.status_code).phrase
     return error_response(exc.status_code, code, message, headers=headers)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from api.core.config import Settings
 from api.db import ApiKey, Database
 
 
@@ -15,8 +14,8 @@ def _fmt_time(row: ApiKey, attr: str) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
 
 
-def cli_keys(settings: Settings, args: argparse.Namespace) -> int:
-    db = Database(settings.resolved_database_url())
+def cli_keys(database_url: str, args: argparse.Namespace) -> int:
+    db = Database(database_url)
     try:
         db.create_all()
         if args.keys_command == "create":
@@ -29,7 +28,10 @@ def cli_keys(settings: Settings, args: argparse.Namespace) -> int:
             rows = db.list_keys()
             print(f"{'id':<16}  {'org':<20} {'role':<8} {'created':<19}  {'revoked':<19}  label")
             for r in rows:
-                print(f"{r.id:<16}  {r.org[:20]:<20} {r.role:<8} {_fmt_time(r, 'created'):<19}  {_fmt_time(r, 'revoked'):<19}  {r.label}")
+                print(
+                    f"{r.id:<16}  {r.org[:20]:<20} {r.role:<8} "
+                    f"{_fmt_time(r, 'created'):<19}  {_fmt_time(r, 'revoked'):<19}  {r.label}"
+                )
             return 0
         if args.keys_command == "revoke":
             found = db.revoke_key(args.key_id)

@@ -1,8 +1,8 @@
-"""The FastAPI application: ``create_app(settings, matcher=None)``.
+"""The FastAPI application: ``create_app(config, matcher=None)``.
 
 The lifespan loads the model bundle once (unless a matcher is handed in, as tests do) and opens
-the database; requests only read the loaded model.  ``app_from_env`` is the factory uvicorn
-imports in worker processes (``uvicorn api.main:app_from_env --factory``).
+the database; requests only read the loaded model.  Worker processes build the app through the
+composition root's factory, :func:`parkmatch.app.app_from_env`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from api.core.config import Settings
+from api.config import ApiConfig
 from api.db import Database
 from api.deps import Inference, ModelHolder, ModelState
 from api.errors import install_error_handlers
@@ -36,8 +36,7 @@ Errors always have the shape `{"error": {"code", "message", "field"?}}`.
 """
 
 
-def create_app(settings: Settings | None = None, matcher: Matcher | None = None) -> FastAPI:
-    settings = settings or Settings()
+def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,7 +48,7 @@ def create_app(settings: Settings | None = None, matcher: Matcher | None = None)
             if matcher is not None:
                 state = await run_in_threadpool(ModelState.build, matcher, "(in memory)")
             else:
-                path = settings.resolved_model_dir()
+                path = config.model_dir
                 log.info("loading model bundle %s", path)
                 state = await run_in_threadpool(lambda: ModelState.build(Matcher.load(Path(path)), path))
             holder.swap(state)
@@ -68,16 +67,11 @@ def create_app(settings: Settings | None = None, matcher: Matcher | None = None)
         openapi_url="/openapi.json",
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.db = Database(settings.resolved_database_url())
+    app.state.config = config
+    app.state.db = Database(config.database_url)
     app.state.models = ModelHolder()
     app.state.inference = Inference(INFERENCE_THREADS)
     install_error_handlers(app)
     for module in (system, recommendations, parks, industries, feedback):
         app.include_router(module.router)
     return app
-
-
-def app_from_env() -> FastAPI:
-    """Factory for uvicorn worker processes: settings come from ``PARKMATCH_*`` variables."""
-    return create_app(Settings())

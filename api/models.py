@@ -19,7 +19,9 @@ IndustryLevel = Literal["门类", "大类", "中类", "小类"]
 class ErrorDetail(BaseModel):
     code: str = Field(description="machine-readable error code, e.g. validation_error, unauthorized")
     message: str
-    field: str | None = Field(default=None, description="dotted location of the offending input, when there is one")
+    field: str | None = Field(
+        default=None, description="dotted location of the offending input, when there is one"
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -32,7 +34,9 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     firms: list[dict[str, Any]] = Field(
-        description="FirmProfile objects; each one is validated on its own so one bad firm never fails the call"
+        description=(
+            "FirmProfile objects; each one is validated on its own so one bad firm never fails the call"
+        )
     )
 
 
@@ -117,13 +121,19 @@ class VersionInfo(BaseModel):
     parkmatch: str
     model_version: str
     model_created: str | None = None
-    libraries: dict[str, str] = Field(description="library versions the model was built with (from its manifest)")
+    libraries: dict[str, str] = Field(
+        description="library versions the model was built with (from its manifest)"
+    )
 
 
 class ReloadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str | None = Field(default=None, max_length=4096, description="bundle directory; the configured model directory if omitted")
+    path: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="bundle directory; the configured model directory if omitted",
+    )
 
 
 class ReloadResponse(BaseModel):

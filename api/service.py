@@ -27,7 +27,9 @@ def recommend_one(matcher: Matcher, firm: S.FirmProfile, top: int, explain_exclu
     return results[0]
 
 
-def recommend_batch(matcher: Matcher, firms: list[dict[str, Any]], top: int, explain_excluded: bool) -> dict[str, Any]:
+def recommend_batch(
+    matcher: Matcher, firms: list[dict[str, Any]], top: int, explain_excluded: bool
+) -> dict[str, Any]:
     """Validate every firm on its own, then match all the valid ones in one call."""
     errors: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
@@ -38,7 +40,9 @@ def recommend_batch(matcher: Matcher, firms: list[dict[str, Any]], top: int, exp
         except ValidationError as exc:
             err = exc.errors()[0]
             field = dotted(err.get("loc", ())) or "(profile)"
-            message = f"unknown field '{field}'" if err.get("type") == "extra_forbidden" else str(err.get("msg"))
+            message = (
+                f"unknown field '{field}'" if err.get("type") == "extra_forbidden" else str(err.get("msg"))
+            )
             errors.append({"index": i, "field": field, "message": message})
             continue
         records.append(profile.model_dump())
@@ -79,7 +83,8 @@ def filter_parks(
 def _industries() -> tuple[dict[str, Any], ...]:
     df = load_industries()
     return tuple(
-        {"code": str(r.code), "name": str(r.name), "level": str(r.level), "parent": (str(r.parent) or None)} for r in df.itertuples()
+        {"code": str(r.code), "name": str(r.name), "level": str(r.level), "parent": (str(r.parent) or None)}
+        for r in df.itertuples()
     )
 
 
@@ -109,12 +114,16 @@ def add_feedback(session: Session, who: Principal, body: FeedbackIn) -> Feedback
     return row
 
 
-def list_feedback(session: Session, who: Principal, park_id: str | None, limit: int, offset: int) -> dict[str, Any]:
+def list_feedback(
+    session: Session, who: Principal, park_id: str | None, limit: int, offset: int
+) -> dict[str, Any]:
     where = [Feedback.org == who.org]
     if park_id is not None:
         where.append(Feedback.park_id == park_id)
     total = int(session.scalar(select(func.count()).select_from(Feedback).where(*where)) or 0)
-    rows = session.scalars(select(Feedback).where(*where).order_by(Feedback.id.desc()).limit(limit).offset(offset))
+    rows = session.scalars(
+        select(Feedback).where(*where).order_by(Feedback.id.desc()).limit(limit).offset(offset)
+    )
     return {"items": list(rows), "total": total, "limit": limit, "offset": offset}
 
 

@@ -26,6 +26,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from features import reference as R
 from features import schemas as S
+from features.persist import read_params, write_params
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -103,7 +104,9 @@ class FastTfidf:
 class TextEmbedder:
     """Character n-gram TF-IDF → TruncatedSVD, L2-normalised float32."""
 
-    def __init__(self, dim: int = 64, ngram_range: tuple[int, int] = (1, 3), max_features: int = 40_000, seed: int = 0):
+    def __init__(
+        self, dim: int = 64, ngram_range: tuple[int, int] = (1, 3), max_features: int = 40_000, seed: int = 0
+    ):
         self.dim = dim
         self.ngram_range = ngram_range
         self.max_features = max_features
@@ -133,22 +136,30 @@ class TextEmbedder:
     def save(self, directory: Path) -> list[Path]:
         _save_tfidf(self.vectorizer_, directory / "text_tfidf.json")
         np.save(directory / "text_svd.npy", self.components_, allow_pickle=False)
-        return [directory / "text_tfidf.json", directory / "text_svd.npy"]
+        params = write_params(self, directory / "text_params.json")
+        return [directory / "text_tfidf.json", directory / "text_svd.npy", params]
 
     @classmethod
     def load(cls, directory: Path) -> TextEmbedder:
-        self = cls()
+        self = cls(**read_params(directory / "text_params.json", tuples=("ngram_range",)))
         self.vectorizer_ = _load_tfidf(directory / "text_tfidf.json")
-        self.ngram_range = self.vectorizer_.ngram_range
         self.components_ = np.load(directory / "text_svd.npy", allow_pickle=False)
-        self.dim = int(self.components_.shape[1])
         return self
 
 
 class IndustryEmbedder:
     """Spectral embedding of GB/T codes from their hierarchy and IO-table links."""
 
-    def __init__(self, dim: int = 48, w_division: float = 1.0, w_group: float = 0.8, w_class: float = 0.6, w_io: float = 1.5, io_year: int = 2020, seed: int = 0):
+    def __init__(
+        self,
+        dim: int = 48,
+        w_division: float = 1.0,
+        w_group: float = 0.8,
+        w_class: float = 0.6,
+        w_io: float = 1.5,
+        io_year: int = 2020,
+        seed: int = 0,
+    ):
         self.dim = dim
         self.w_division = w_division
         self.w_group = w_group
@@ -206,15 +217,15 @@ class IndustryEmbedder:
     def save(self, directory: Path) -> list[Path]:
         np.save(directory / "industry_vectors.npy", self.vectors_, allow_pickle=False)
         (directory / "industry_codes.json").write_text(json.dumps(self.codes_), encoding="utf-8")
-        return [directory / "industry_vectors.npy", directory / "industry_codes.json"]
+        params = write_params(self, directory / "industry_params.json")
+        return [directory / "industry_vectors.npy", directory / "industry_codes.json", params]
 
     @classmethod
     def load(cls, directory: Path) -> IndustryEmbedder:
-        self = cls()
+        self = cls(**read_params(directory / "industry_params.json"))
         self.vectors_ = np.load(directory / "industry_vectors.npy", allow_pickle=False)
         self.codes_ = json.loads((directory / "industry_codes.json").read_text(encoding="utf-8"))
         self._pos = {c: i for i, c in enumerate(self.codes_)}
-        self.dim = int(self.vectors_.shape[1])
         return self
 
 
@@ -282,9 +293,13 @@ class IndustryInferer:
                 used[j] = used.get(j, 0) + 1
                 docs.append(str(texts[k]))
                 labels.append(j)
-        self.vectorizer_ = TfidfVectorizer(analyzer="char", ngram_range=self.ngram_range, sublinear_tf=True, dtype=np.float32)
+        self.vectorizer_ = TfidfVectorizer(
+            analyzer="char", ngram_range=self.ngram_range, sublinear_tf=True, dtype=np.float32
+        )
         x = self.vectorizer_.fit_transform(docs)
-        onehot = sp.csr_matrix((np.ones(len(labels)), (labels, np.arange(len(labels)))), shape=(len(classes), len(labels)))
+        onehot = sp.csr_matrix(
+            (np.ones(len(labels)), (labels, np.arange(len(labels)))), shape=(len(classes), len(labels))
+        )
         centroids = onehot @ x
         norms = np.sqrt(np.asarray(centroids.multiply(centroids).sum(axis=1))).ravel()
         norms[norms == 0] = 1.0
@@ -307,11 +322,17 @@ class IndustryInferer:
         _save_tfidf(self.vectorizer_, directory / "inferer_tfidf.json")
         sp.save_npz(directory / "inferer_centroids.npz", self.centroids_)
         (directory / "inferer_classes.json").write_text(json.dumps(self.classes_), encoding="utf-8")
-        return [directory / "inferer_tfidf.json", directory / "inferer_centroids.npz", directory / "inferer_classes.json"]
+        params = write_params(self, directory / "inferer_params.json")
+        return [
+            directory / "inferer_tfidf.json",
+            directory / "inferer_centroids.npz",
+            directory / "inferer_classes.json",
+            params,
+        ]
 
     @classmethod
     def load(cls, directory: Path) -> IndustryInferer:
-        self = cls()
+        self = cls(**read_params(directory / "inferer_params.json", tuples=("ngram_range",)))
         self.vectorizer_ = _load_tfidf(directory / "inferer_tfidf.json")
         self.centroids_ = sp.load_npz(directory / "inferer_centroids.npz").tocsr()
         self.classes_ = json.loads((directory / "inferer_classes.json").read_text(encoding="utf-8"))
@@ -321,7 +342,15 @@ class IndustryInferer:
 class ProfileEmbedder:
     """Joins text and industry vectors into the retrieval space shared by firms and parks."""
 
-    def __init__(self, text_dim: int = 64, industry_dim: int = 48, text_weight: float = 0.6, industry_weight: float = 1.0, partner_weight: float = 0.3, seed: int = 0):
+    def __init__(
+        self,
+        text_dim: int = 64,
+        industry_dim: int = 48,
+        text_weight: float = 0.6,
+        industry_weight: float = 1.0,
+        partner_weight: float = 0.3,
+        seed: int = 0,
+    ):
         self.text_dim = text_dim
         self.industry_dim = industry_dim
         self.text_weight = text_weight
@@ -351,7 +380,9 @@ class ProfileEmbedder:
         industry = self.industry_.mean_of(list(parks[S.INDUSTRY_CODES]))
         return self._join(text, industry)
 
-    def embed_firms(self, descriptions: Sequence[str], codes: Sequence[str], partners: Sequence[Sequence[str]]) -> np.ndarray:
+    def embed_firms(
+        self, descriptions: Sequence[str], codes: Sequence[str], partners: Sequence[Sequence[str]]
+    ) -> np.ndarray:
         texts = [f"{d} {industry_text(c)}" for d, c in zip(descriptions, codes, strict=True)]
         text = self.text_.transform(texts)
         industry = self.industry_.transform(codes)
@@ -360,13 +391,12 @@ class ProfileEmbedder:
         return self._join(text, industry)
 
     def save(self, directory: Path) -> list[Path]:
-        settings = {k: getattr(self, k) for k in ("text_dim", "industry_dim", "text_weight", "industry_weight", "partner_weight", "seed")}
-        (directory / "embedder.json").write_text(json.dumps(settings), encoding="utf-8")
-        return [directory / "embedder.json", *self.text_.save(directory), *self.industry_.save(directory)]
+        params = write_params(self, directory / "embedder.json")
+        return [params, *self.text_.save(directory), *self.industry_.save(directory)]
 
     @classmethod
     def load(cls, directory: Path) -> ProfileEmbedder:
-        self = cls(**json.loads((directory / "embedder.json").read_text(encoding="utf-8")))
+        self = cls(**read_params(directory / "embedder.json"))
         self.text_ = TextEmbedder.load(directory)
         self.industry_ = IndustryEmbedder.load(directory)
         return self

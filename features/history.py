@@ -25,7 +25,9 @@ class ArrivalHistory:
     def __init__(self, smoothing: float = 5.0):
         self.smoothing = smoothing
 
-    def fit(self, divisions: np.ndarray, parks: np.ndarray, years: np.ndarray, n_parks: int) -> ArrivalHistory:
+    def fit(
+        self, divisions: np.ndarray, parks: np.ndarray, years: np.ndarray, n_parks: int
+    ) -> ArrivalHistory:
         """``divisions``: position of each mover's 2-digit code (``code_index()[0]``); ``parks``:
         position of the park it chose (-1 if not in the catalogue); ``years``: the year it moved."""
         n_div = len(code_index()[0]) + 1
@@ -51,7 +53,9 @@ class ArrivalHistory:
             return np.full(n, len(self.years_), dtype=np.int64)
         return np.searchsorted(self.years_, np.asarray(years, dtype=np.int64), side="left")
 
-    def features(self, divisions: np.ndarray, cand: np.ndarray, years: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def features(
+        self, divisions: np.ndarray, cand: np.ndarray, years: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(cluster, popularity), each (n, k): log of the park's smoothed share of earlier movers
         (of the firm's division, and of all divisions) relative to an even spread over parks."""
         n = cand.shape[0]
@@ -61,17 +65,22 @@ class ArrivalHistory:
         div = np.where(divisions < 0, self.counts_.shape[1] - 1, divisions)
         by_park = self.park_totals_[rows]  # (n, P)
         total = by_park.sum(axis=1, keepdims=True)
-        popular = (np.take_along_axis(by_park, cp, axis=1) + self.smoothing) / (total + self.smoothing * n_parks)
+        popular = (np.take_along_axis(by_park, cp, axis=1) + self.smoothing) / (
+            total + self.smoothing * n_parks
+        )
         same = self.counts_[rows, div]  # (n, P)
         same_total = same.sum(axis=1, keepdims=True)
         prior = popular * self.smoothing * n_parks / 10.0
-        cluster = (np.take_along_axis(same, cp, axis=1) + prior) / (same_total + self.smoothing * n_parks / 10.0)
+        cluster = (np.take_along_axis(same, cp, axis=1) + prior) / (
+            same_total + self.smoothing * n_parks / 10.0
+        )
         return np.log(cluster * n_parks).astype(np.float32), np.log(popular * n_parks).astype(np.float32)
 
     def save(self, directory: Path) -> list[Path]:
         np.save(directory / "history_counts.npy", self.counts_, allow_pickle=False)
         (directory / "history.json").write_text(
-            json.dumps({"smoothing": self.smoothing, "years": [int(y) for y in self.years_]}), encoding="utf-8"
+            json.dumps({"smoothing": self.smoothing, "years": [int(y) for y in self.years_]}),
+            encoding="utf-8",
         )
         return [directory / "history_counts.npy", directory / "history.json"]
 

@@ -63,7 +63,6 @@ FEATURES: tuple[tuple[str, str], ...] = (
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _ in FEATURES)
 FEATURE_CRITERION: dict[str, str] = dict(FEATURES)
-GROUPS: tuple[str, ...] = (*S.CRITERIA, "platform")
 CATEGORICAL_FEATURES: tuple[str, ...] = ("platform_type_id",)
 # Directions the domain is certain of: more spare land (relative to need) never hurts, a
 # better subsidy match never hurts, a closer industry code never hurts, and for a firm tied
@@ -173,7 +172,9 @@ class ParkArrays:
             "port": parks[S.PORT_ACCESS].to_numpy(bool).astype(np.float32),
             "pollution": parks[S.MAX_POLLUTION_LEVEL].map(POLLUTION_ORDER).to_numpy(np.float32),
             "capacity": parks[S.CAPACITY_PER_YEAR].to_numpy(np.float32),
-            "platform_type": parks[S.PLATFORM_TYPE].map({t: i for i, t in enumerate(S.PLATFORM_TYPES)}).to_numpy(np.float32),
+            "platform_type": parks[S.PLATFORM_TYPE]
+            .map({t: i for i, t in enumerate(S.PLATFORM_TYPES)})
+            .to_numpy(np.float32),
             "level": parks[S.LEVEL].map(LEVEL_ORDER).fillna(1).to_numpy(np.float32),
             "group": parks[S.PLATFORM_GROUP].map(GROUP_ORDER).fillna(0).to_numpy(np.float32),
         }
@@ -188,7 +189,16 @@ class ParkArrays:
             codes=[list(c) for c in parks[S.INDUSTRY_CODES]],
             text={
                 col: ["" if v is None else str(v) for v in parks[col]]
-                for col in (S.PARK_ID, S.PARK_NAME, S.PROVINCE, S.CITY, S.COUNTY, S.ADCODE, S.PLATFORM_TYPE, S.PLATFORM_GROUP)
+                for col in (
+                    S.PARK_ID,
+                    S.PARK_NAME,
+                    S.PROVINCE,
+                    S.CITY,
+                    S.COUNTY,
+                    S.ADCODE,
+                    S.PLATFORM_TYPE,
+                    S.PLATFORM_GROUP,
+                )
             },
         )
 
@@ -236,7 +246,9 @@ class FirmArrays:
             pdiv[i, : len(divs)] = divs
             pcount[i] = len(divs)
         flags = {
-            name: np.array([bool(set(fns).intersection(want)) for fns in c[S.FUNCTIONS_COL]], dtype=np.float32)
+            name: np.array(
+                [bool(set(fns).intersection(want)) for fns in c[S.FUNCTIONS_COL]], dtype=np.float32
+            )
             for name, want in FUNCTION_FLAGS.items()
         }
         prio = np.zeros((n, len(S.SUBSIDY_ITEMS)), dtype=np.float32)
@@ -309,7 +321,12 @@ def pair_features(
     present = np.zeros((n, k), dtype=np.float32)
     for j in range(firms.partner_divs.shape[1]):
         present += div_prefix[cp, firms.partner_divs[:, j][:, None]]
-    put("chain_partners", np.where(firms.partner_count[:, None] > 0, present / np.maximum(firms.partner_count[:, None], 1), -1.0))
+    put(
+        "chain_partners",
+        np.where(
+            firms.partner_count[:, None] > 0, present / np.maximum(firms.partner_count[:, None], 1), -1.0
+        ),
+    )
     put("embedding_sim", sim)
     put("cluster_share", history[0] if history is not None else np.zeros((n, k), np.float32))
     put("park_popularity", history[1] if history is not None else np.zeros((n, k), np.float32))
@@ -343,7 +360,9 @@ def pair_features(
     dist = pn["distance"][cp]
     rail = pn["rail"][cp]
     put("distance_km", dist)
-    origin = R.haversine_km(fn["origin_lat"][:, None], fn["origin_lng"][:, None], pn["lat"][cp], pn["lng"][cp])
+    origin = R.haversine_km(
+        fn["origin_lat"][:, None], fn["origin_lng"][:, None], pn["lat"][cp], pn["lng"][cp]
+    )
     put("origin_distance_km", origin)
     put("rail_minutes", rail)
     put("ties_x_distance", ties * dist / 100.0)
@@ -390,4 +409,6 @@ def criterion_scores(x: np.ndarray) -> np.ndarray:
     subsidy = np.clip(f("subsidy_match") + 0.2 * f("registration_x_ties"), 0, 1)
     ties = f("beijing_ties")
     proximity = np.exp(-f("distance_km") / (50.0 + 450.0 * (1.0 - ties)))
-    return np.clip(np.stack([industry, land, talent, subsidy, proximity], axis=1), 0.0, 1.0).astype(np.float32)
+    return np.clip(np.stack([industry, land, talent, subsidy, proximity], axis=1), 0.0, 1.0).astype(
+        np.float32
+    )

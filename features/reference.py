@@ -123,7 +123,9 @@ def resolve_district(value: str) -> tuple[str, float, float] | None:
 # --- geography ------------------------------------------------------------------------------
 
 
-def haversine_km(lat1: np.ndarray | float, lng1: np.ndarray | float, lat2: np.ndarray | float, lng2: np.ndarray | float) -> np.ndarray:
+def haversine_km(
+    lat1: np.ndarray | float, lng1: np.ndarray | float, lat2: np.ndarray | float, lng2: np.ndarray | float
+) -> np.ndarray:
     """Great-circle distance in km; vectorised because batch matching computes millions."""
     r = 6371.0088
     p1 = np.radians(lat1)
@@ -153,7 +155,9 @@ def load_io42(year: int = 2020) -> IOTable:
     df = pd.read_csv(data_file("io_china_42_direct_coef.csv"), dtype={"from_code": str, "to_code": str})
     df = df[df["year"] == year]
     if df.empty:
-        raise ReferenceDataError(data_file("io_china_42_direct_coef.csv"), None, "year", f"no rows for {year}")
+        raise ReferenceDataError(
+            data_file("io_china_42_direct_coef.csv"), None, "year", f"no rows for {year}"
+        )
     codes = tuple(sorted(set(df["from_code"]) | set(df["to_code"])))
     pos = {c: i for i, c in enumerate(codes)}
     a = np.zeros((len(codes), len(codes)), dtype=np.float64)
@@ -230,7 +234,9 @@ def load_parks(path: str | Path | None = None) -> pd.DataFrame:
     records: list[dict[str, object]] = []
     for i, row in enumerate(raw.to_dict("records")):  # type: ignore[assignment]
         line = i + 2
-        records.append(_validate_park_row(path, line, {str(k): str(v) for k, v in row.items()}, counties, seen))
+        records.append(
+            _validate_park_row(path, line, {str(k): str(v) for k, v in row.items()}, counties, seen)
+        )
     df = pd.DataFrame.from_records(records, columns=list(S.PARK_COLUMNS))
     if df.empty:
         raise ReferenceDataError(path, None, None, "the catalogue has no parks")
@@ -322,12 +328,16 @@ def park_to_profile(row: dict[str, object]) -> S.ParkProfile:
     data = {k: v for k, v in row.items() if k not in S.SUBSIDY_COLUMNS and k != S.KEEPS_BEIJING_REGISTRATION}
     data["subsidies"] = {**subsidies, "keeps_beijing_registration": bool(row[S.KEEPS_BEIJING_REGISTRATION])}
     for key, value in list(data.items()):
-        if (isinstance(value, float) and math.isnan(value)) or (value == "" and key in (S.NAME_EN, S.PLATFORM_GROUP, S.LEADING_INDUSTRIES, S.NOTE, S.SOURCE_URL)):
+        if (isinstance(value, float) and math.isnan(value)) or (
+            value == "" and key in (S.NAME_EN, S.PLATFORM_GROUP, S.LEADING_INDUSTRIES, S.NOTE, S.SOURCE_URL)
+        ):
             data[key] = None
     return S.ParkProfile.model_validate(data)
 
 
 def parks_json(df: pd.DataFrame) -> str:
     return json.dumps(
-        [park_to_profile({str(k): v for k, v in r.items()}).model_dump() for r in df.to_dict("records")], ensure_ascii=False, indent=2
+        [park_to_profile({str(k): v for k, v in r.items()}).model_dump() for r in df.to_dict("records")],
+        ensure_ascii=False,
+        indent=2,
     )

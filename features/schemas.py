@@ -287,6 +287,31 @@ REASONS = "reasons"
 ROW = "row"
 FIELD = "field"
 ERROR = "error"
+IMPUTED = "imputed"
+FIRM_NAME = "firm_name"  # the firm's name in result rows (the input column is NAME)
+RESULT_PARK_NAME = "park_name"  # the park's name in results (the catalogue column is PARK_NAME)
+MODEL_VERSION = "model_version"
+
+# --- the output contract ----------------------------------------------------------------------
+# One definition of what a recommendation carries.  The API nests the criteria in a dictionary
+# (``Recommendation``); batch files and data frames flatten them into one column each, in this
+# order.  Rejected rows always have REJECT_COLUMNS.
+RESULT_COLUMNS: tuple[str, ...] = (
+    ROW,
+    FIRM_ID,
+    FIRM_NAME,
+    RANK,
+    PARK_ID,
+    RESULT_PARK_NAME,
+    PROVINCE,
+    CITY,
+    COUNTY,
+    SCORE,
+    *CRITERIA,
+    REASONS,
+    IMPUTED,
+)
+REJECT_COLUMNS: tuple[str, ...] = (ROW, FIELD, ERROR, FIRM_ID)
 
 RELEVANCE_CHOSEN = 2
 RELEVANCE_SHORTLISTED = 1
@@ -331,7 +356,9 @@ class FirmProfile(BaseModel):
     functions: list[Function] = Field(default_factory=list)
     employees: int | None = Field(default=None, ge=_lo(EMPLOYEES), le=_hi(EMPLOYEES))
     land_need_mu: float | None = Field(default=None, ge=_lo(LAND_NEED_MU), le=_hi(LAND_NEED_MU))
-    floor_area_need_m2: float | None = Field(default=None, ge=_lo(FLOOR_AREA_NEED_M2), le=_hi(FLOOR_AREA_NEED_M2))
+    floor_area_need_m2: float | None = Field(
+        default=None, ge=_lo(FLOOR_AREA_NEED_M2), le=_hi(FLOOR_AREA_NEED_M2)
+    )
     revenue_cny_10k: float | None = Field(default=None, ge=_lo(REVENUE_CNY_10K), le=_hi(REVENUE_CNY_10K))
     talent_level: float | None = Field(default=None, ge=_lo(TALENT_LEVEL), le=_hi(TALENT_LEVEL))
     beijing_ties: float | None = Field(default=None, ge=_lo(BEIJING_TIES), le=_hi(BEIJING_TIES))
@@ -410,7 +437,7 @@ class ParkProfile(BaseModel):
 class Recommendation(BaseModel):
     rank: int
     park_id: str
-    name: str
+    park_name: str
     province: str
     city: str
     county: str
@@ -422,7 +449,7 @@ class Recommendation(BaseModel):
 
 class Exclusion(BaseModel):
     park_id: str
-    name: str
+    park_name: str
     rule: str
     detail: str
 

@@ -97,7 +97,14 @@ class PreferenceTower:
         self.max_iter = max_iter
         self.seed = seed
 
-    def fit(self, sim: np.ndarray, firm_x: np.ndarray, park_x: np.ndarray, target: np.ndarray, feasible: np.ndarray) -> PreferenceTower:
+    def fit(
+        self,
+        sim: np.ndarray,
+        firm_x: np.ndarray,
+        park_x: np.ndarray,
+        target: np.ndarray,
+        feasible: np.ndarray,
+    ) -> PreferenceTower:
         """``target`` (n, P) is each firm's distribution over the parks it chose or shortlisted;
         infeasible parks (``feasible`` False) are left out of its softmax."""
         n, p = sim.shape
@@ -150,8 +157,17 @@ class PreferenceTower:
         np.save(directory / "tower_weights.npy", self.weights_, allow_pickle=False)
         np.save(directory / "tower_bias.npy", self.bias_, allow_pickle=False)
         (directory / "tower.json").write_text(
-            json.dumps({"alpha": self.alpha_, "l2": self.l2, "max_iter": self.max_iter, "seed": self.seed, "loss": self.loss_,
-                        "firm_features": list(FIRM_TOWER_FEATURES), "park_features": list(PARK_TOWER_FEATURES)}),
+            json.dumps(
+                {
+                    "alpha": self.alpha_,
+                    "l2": self.l2,
+                    "max_iter": self.max_iter,
+                    "seed": self.seed,
+                    "loss": self.loss_,
+                    "firm_features": list(FIRM_TOWER_FEATURES),
+                    "park_features": list(PARK_TOWER_FEATURES),
+                }
+            ),
             encoding="utf-8",
         )
         return [directory / "tower_weights.npy", directory / "tower_bias.npy", directory / "tower.json"]
@@ -159,7 +175,10 @@ class PreferenceTower:
     @classmethod
     def load(cls, directory: Path) -> PreferenceTower:
         state = json.loads((directory / "tower.json").read_text(encoding="utf-8"))
-        if tuple(state["firm_features"]) != FIRM_TOWER_FEATURES or tuple(state["park_features"]) != PARK_TOWER_FEATURES:
+        if (
+            tuple(state["firm_features"]) != FIRM_TOWER_FEATURES
+            or tuple(state["park_features"]) != PARK_TOWER_FEATURES
+        ):
             raise ValueError("tower.json was fitted on other tower features than this code computes")
         self = cls(l2=state["l2"], max_iter=state["max_iter"], seed=state["seed"])
         self.alpha_ = float(state["alpha"])

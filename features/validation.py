@@ -79,7 +79,9 @@ class FirmBatch:
         return int(self.rows.shape[0])
 
     def take(self, idx: np.ndarray) -> FirmBatch:
-        return FirmBatch(self.rows[idx], {k: v[idx] for k, v in self.cols.items()}, [self.imputed[i] for i in idx])
+        return FirmBatch(
+            self.rows[idx], {k: v[idx] for k, v in self.cols.items()}, [self.imputed[i] for i in idx]
+        )
 
 
 # --- parsing helpers ------------------------------------------------------------------------
@@ -109,7 +111,11 @@ def _as_list(value: Any) -> list[str]:
     if _missing(value):
         return []
     if isinstance(value, str):
-        return [p.strip() for p in value.replace("；", ";").replace("，", ";").replace(",", ";").split(";") if p.strip()]
+        return [
+            p.strip()
+            for p in value.replace("；", ";").replace("，", ";").replace(",", ";").split(";")
+            if p.strip()
+        ]
     if isinstance(value, list | tuple | np.ndarray):
         return [str(v).strip() for v in value if not _missing(v)]
     return [str(value).strip()]
@@ -200,7 +206,11 @@ def validate_columns(
             else:
                 bad(i, S.INDUSTRY_CODE, f"unknown GB/T 4754-2017 industry code {code!r}")
         if not code and not out[S.DESCRIPTION][i]:
-            bad(i, S.INDUSTRY_CODE, "give industry_code or description: the industry cannot be known otherwise")
+            bad(
+                i,
+                S.INDUSTRY_CODE,
+                "give industry_code or description: the industry cannot be known otherwise",
+            )
 
     origin = _column(cols, S.ORIGIN_DISTRICT, n)
     out[S.ORIGIN_DISTRICT] = np.empty(n, dtype=object)
@@ -334,7 +344,9 @@ def impute(batch: FirmBatch, priors: Priors, infer_industry: IndustryInferer | N
             c[S.INDUSTRY_CODE][i] = code
             imputed[i].append(S.INDUSTRY_CODE)
 
-    div_idx = np.array([priors.divisions.get(str(code)[:2], -1) for code in c[S.INDUSTRY_CODE]], dtype=np.int64)
+    div_idx = np.array(
+        [priors.divisions.get(str(code)[:2], -1) for code in c[S.INDUSTRY_CODE]], dtype=np.int64
+    )
     if (div_idx < 0).any():
         bad = c[S.INDUSTRY_CODE][np.flatnonzero(div_idx < 0)[0]]
         raise ValueError(f"no industry prior for division of {bad!r}")
@@ -354,7 +366,10 @@ def impute(batch: FirmBatch, priors: Priors, infer_industry: IndustryInferer | N
 
     fill(S.EMPLOYEES, np.round(priors.employees[div_idx]))
     land_use = np.array([bool(LAND_FUNCTIONS.intersection(f)) for f in c[S.FUNCTIONS_COL]], dtype=bool)
-    fill(S.LAND_NEED_MU, np.where(land_use, c[S.EMPLOYEES] * priors.land_per_100[div_idx] / 100.0, 0.0).round(1))
+    fill(
+        S.LAND_NEED_MU,
+        np.where(land_use, c[S.EMPLOYEES] * priors.land_per_100[div_idx] / 100.0, 0.0).round(1),
+    )
     fill(S.FLOOR_AREA_NEED_M2, (c[S.EMPLOYEES] * priors.floor_per_emp[div_idx]).round(0))
     fill(S.TALENT_LEVEL, priors.talent[div_idx])
     fill(S.BEIJING_TIES, priors.ties[div_idx])

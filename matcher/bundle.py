@@ -18,8 +18,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from features import schemas as S
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+# The catalogue and the imputation priors the bundle was trained with; each learned stage names
+# its own files in its ``save(dir)``.
+PARKS_FILE = "parks.parquet"
+PRIORS_FILE = "priors.parquet"
 
 
 class BundleError(ValueError):
@@ -60,7 +68,9 @@ def write_bundle(target: Path, write_files: Callable[[Path], list[Path]], manife
             "libraries": library_versions(),
             "files": {p.name: sha256(p) for p in sorted(files, key=lambda p: p.name)},
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
+        (tmp / MANIFEST).write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8"
+        )
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old")
@@ -76,6 +86,14 @@ def write_bundle(target: Path, write_files: Callable[[Path], list[Path]], manife
     return target
 
 
+def read_catalogue(path: Path) -> pd.DataFrame:
+    """The catalogue a bundle was trained with, list columns as lists of strings."""
+    parks = pd.read_parquet(Path(path) / PARKS_FILE)
+    for col in S.PARK_LIST_COLUMNS:
+        parks[col] = parks[col].map(lambda v: [] if v is None else [str(x) for x in v])
+    return parks
+
+
 def read_manifest(path: Path, expected_features: tuple[str, ...]) -> dict[str, Any]:
     """Validate a bundle directory and return its manifest, or raise :class:`BundleError`."""
     path = Path(path)
@@ -89,7 +107,10 @@ def read_manifest(path: Path, expected_features: tuple[str, ...]) -> dict[str, A
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{mpath} is not valid JSON: {exc}") from exc
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{mpath}: format_version {manifest.get('format_version')!r}, this parkmatch reads {FORMAT_VERSION}")
+        raise BundleError(
+            f"{mpath}: format_version {manifest.get('format_version')!r}, "
+            f"this parkmatch reads {FORMAT_VERSION}"
+        )
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise BundleError(f"{mpath} lists no files")
@@ -99,13 +120,17 @@ def read_manifest(path: Path, expected_features: tuple[str, ...]) -> dict[str, A
             raise BundleError(f"model bundle {path} is missing {name}")
         actual = sha256(fpath)
         if actual != digest:
-            raise BundleError(f"model bundle {path}: checksum mismatch for {name} (manifest {digest[:12]}…, file {actual[:12]}…)")
+            raise BundleError(
+                f"model bundle {path}: checksum mismatch for {name} "
+                f"(manifest {digest[:12]}…, file {actual[:12]}…)"
+            )
     names = tuple(manifest.get("feature_names", ()))
     if names != expected_features:
         missing = sorted(set(expected_features) - set(names))
         extra = sorted(set(names) - set(expected_features))
         raise BundleError(
             f"model bundle {path} was trained on other features than this code computes "
-            f"(missing {missing or 'none'}, unexpected {extra or 'none'}, order {'differs' if not missing and not extra else 'n/a'}); retrain it"
+            f"(missing {missing or 'none'}, unexpected {extra or 'none'}, "
+            f"order {'differs' if not missing and not extra else 'n/a'}); retrain it"
         )
     return manifest

@@ -27,19 +27,21 @@ def read_profile(firm_path: Path) -> S.FirmProfile:
         raise ValueError(f"{firm_path}: field '{field}': {err['msg']}") from None
 
 
-def format_table(result: dict[str, object]) -> str:
-    lines = [f"firm {result.get('firm_id') or '-'}  model {result['model_version']}"]
-    if result["imputed"]:
-        lines.append("imputed: " + ", ".join(result["imputed"]))  # type: ignore[arg-type]
-    header = f"{'#':>2}  {'park':<28} {'county':<10} {'score':>7}  " + " ".join(f"{c[:5]:>5}" for c in S.CRITERIA)
+def format_table(result: S.RecommendationResult) -> str:
+    lines = [f"firm {result.firm_id or '-'}  model {result.model_version}"]
+    if result.imputed:
+        lines.append("imputed: " + ", ".join(result.imputed))
+    header = f"{'#':>2}  {'park':<28} {'county':<10} {'score':>7}  " + " ".join(
+        f"{c[:5]:>5}" for c in S.CRITERIA
+    )
     lines.append(header)
-    for rec in result["recommendations"]:  # type: ignore[attr-defined]
-        crit = " ".join(f"{rec['criteria'][c]:>5.2f}" for c in S.CRITERIA)
-        lines.append(f"{rec['rank']:>2}  {rec['name'][:28]:<28} {rec['county'][:10]:<10} {rec['score']:>7.3f}  {crit}")
-        for reason in rec["reasons"]:
-            lines.append(f"      - {reason}")
-    for ex in result.get("excluded", []):  # type: ignore[attr-defined]
-        lines.append(f"excluded {ex['name']}: {ex['rule']} ({ex['detail']})")
+    for rec in result.recommendations:
+        crit = " ".join(f"{rec.criteria[c]:>5.2f}" for c in S.CRITERIA)
+        lines.append(
+            f"{rec.rank:>2}  {rec.park_name[:28]:<28} {rec.county[:10]:<10} {rec.score:>7.3f}  {crit}"
+        )
+        lines.extend(f"      - {reason}" for reason in rec.reasons)
+    lines.extend(f"excluded {ex.park_name}: {ex.rule} ({ex.detail})" for ex in result.excluded)
     return "\n".join(lines)
 
 
@@ -50,7 +52,7 @@ def cli_recommend(firm_path: Path, model_dir: Path, top: int, fmt: str, explain_
     matcher = Matcher.load(model_dir)
     result = matcher.recommend(profile, top=top, explain_excluded=explain_excluded)
     if fmt == "json":
-        sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n")
     else:
         sys.stdout.write(format_table(result) + "\n")
     return 0

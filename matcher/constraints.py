@@ -31,7 +31,9 @@ def infeasibility(firms: FirmArrays, parks: ParkArrays) -> np.ndarray:
     p = len(parks)
     all_parks = np.broadcast_to(np.arange(p), (n, p))
     ids_pad = np.where(
-        firms.code_ids < 0, np.array([parks.restricted.exact[j].shape[1] - 1 for j in range(3)]), firms.code_ids
+        firms.code_ids < 0,
+        np.array([parks.restricted.exact[j].shape[1] - 1 for j in range(3)]),
+        firms.code_ids,
     )
     g = firms.given
     checks = (

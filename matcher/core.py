@@ -22,15 +22,19 @@ from features.history import ArrivalHistory
 from features.pairs import FEATURE_NAMES, FirmArrays, ParkArrays, criterion_scores, pair_features
 from features.towers import PreferenceTower, firm_tower_features, park_tower_features
 from features.validation import FirmBatch, Priors, RowError, columns_from_frame, columns_from_records, prepare
-from matcher.bundle import BundleError, read_manifest, write_bundle
+from matcher.bundle import (
+    MANIFEST,
+    PARKS_FILE,
+    PRIORS_FILE,
+    BundleError,
+    read_catalogue,
+    read_manifest,
+    write_bundle,
+)
 from matcher.constraints import explain_rule, infeasibility
 from matcher.explain import ReasonWriter
 from matcher.ranker import ParkRanker
 from matcher.retrieval import VectorIndex
-
-PARKS_FILE = "parks.parquet"
-PRIORS_FILE = "priors.parquet"
-INDEX_FILE = "parks.faiss"
 
 
 @dataclass
@@ -58,12 +62,6 @@ class MatchResult:
 
     def __len__(self) -> int:
         return int(self.firm_pos.shape[0])
-
-
-def _list_to_cell(values: Any) -> list[str]:
-    if values is None:
-        return []
-    return [str(v) for v in values]
 
 
 class Matcher:
@@ -125,7 +123,7 @@ class Matcher:
                 files.extend(self.tower.save(tmp))
             if self.history is not None:
                 files.extend(self.history.save(tmp))
-            files.append(self.index.save(tmp / INDEX_FILE))
+            files.extend(self.index.save(tmp))
             self.parks.to_parquet(tmp / PARKS_FILE, index=False)
             self.priors_frame.reset_index().to_parquet(tmp / PRIORS_FILE, index=False)
             return [*files, tmp / PARKS_FILE, tmp / PRIORS_FILE]
@@ -133,7 +131,7 @@ class Matcher:
         manifest = {**manifest, "feature_names": list(FEATURE_NAMES), "n_parks": len(self.parks)}
         self.manifest = manifest
         out = write_bundle(Path(path), write, manifest)
-        self.manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        self.manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
         return out
 
     @classmethod
@@ -142,16 +140,14 @@ class Matcher:
         path = Path(path)
         manifest = read_manifest(path, FEATURE_NAMES)
         try:
-            parks = pd.read_parquet(path / PARKS_FILE)
-            for col in S.PARK_LIST_COLUMNS:
-                parks[col] = parks[col].map(_list_to_cell)
+            parks = read_catalogue(path)
             priors = pd.read_parquet(path / PRIORS_FILE).set_index("division")
             ranker = ParkRanker.load(path)
             if ranker.feature_names != FEATURE_NAMES:
                 raise BundleError(f"model bundle {path}: the ranker's feature names differ from this code's")
             return cls(
                 embedder=ProfileEmbedder.load(path),
-                index=VectorIndex.load(path / INDEX_FILE),
+                index=VectorIndex.load(path),
                 ranker=ranker,
                 inferer=IndustryInferer.load(path),
                 parks=parks,
@@ -168,13 +164,17 @@ class Matcher:
 
     # --- pipeline -------------------------------------------------------------------------
 
-    def prepare(self, cols: Mapping[str, Any], rows: Sequence[int] | np.ndarray | None = None) -> tuple[FirmBatch, list[RowError]]:
+    def prepare(
+        self, cols: Mapping[str, Any], rows: Sequence[int] | np.ndarray | None = None
+    ) -> tuple[FirmBatch, list[RowError]]:
         return prepare(cols, self.priors, self.inferer.predict, rows)
 
     def profile_vectors(self, batch: FirmBatch) -> np.ndarray:
         """The firm's profile embedding alone (text and industry), L2-normalised."""
         c = batch.cols
-        return self.embedder.embed_firms(list(c[S.DESCRIPTION]), list(c[S.INDUSTRY_CODE]), list(c[S.CHAIN_PARTNER_CODES]))
+        return self.embedder.embed_firms(
+            list(c[S.DESCRIPTION]), list(c[S.INDUSTRY_CODE]), list(c[S.CHAIN_PARTNER_CODES])
+        )
 
     def firm_vectors(self, batch: FirmBatch, firms: FirmArrays) -> np.ndarray:
         """Query vectors in the FAISS space: the profile embedding, joined with the preference
@@ -182,14 +182,18 @@ class Matcher:
         base = self.profile_vectors(batch)
         if self.tower is None:
             return base
-        return np.hstack([self.tower.alpha_ * base, self.tower.firm_block(firm_tower_features(firms))]).astype(np.float32)
+        return np.hstack(
+            [self.tower.alpha_ * base, self.tower.firm_block(firm_tower_features(firms))]
+        ).astype(np.float32)
 
     def park_vectors(self) -> np.ndarray:
         """What the FAISS index holds, in the same layout as :meth:`firm_vectors`."""
         base = self.embedder.embed_parks(self.parks)
         if self.tower is None:
             return base
-        return np.hstack([base, self.tower.park_block(park_tower_features(self.park_arrays))]).astype(np.float32)
+        return np.hstack([base, self.tower.park_block(park_tower_features(self.park_arrays))]).astype(
+            np.float32
+        )
 
     def retrieve(self, firms: FirmArrays, vectors: np.ndarray, k: int | None = None) -> Candidates:
         """FAISS top candidates that pass the hard constraints, best similarity first."""
@@ -236,7 +240,16 @@ class Matcher:
         n = len(batch)
         if n == 0:
             empty = np.zeros(0, dtype=np.int64)
-            return MatchResult(batch, empty, empty, empty, np.zeros(0), np.zeros((0, len(S.CRITERIA)), np.float32), [], [[] for _ in range(n)])
+            return MatchResult(
+                batch,
+                empty,
+                empty,
+                empty,
+                np.zeros(0),
+                np.zeros((0, len(S.CRITERIA)), np.float32),
+                [],
+                [[] for _ in range(n)],
+            )
         firms, cands, x = self.features(batch)
         scores = self.score(x, cands.parks)
         top = min(top, scores.shape[1])
@@ -254,9 +267,27 @@ class Matcher:
         if explain_excluded:
             names = self.park_arrays.frame[S.PARK_NAME]
             for i, p in zip(*np.nonzero(cands.infeasible), strict=True):
-                rule, detail = explain_rule(int(cands.infeasible[i, p]), firms, self.park_arrays, int(i), int(p))
-                excluded[i].append({S.PARK_ID: str(self.park_arrays.ids[p]), "name": str(names[p]), "rule": rule, "detail": detail})
-        return MatchResult(batch, fi.astype(np.int64), (ri + 1).astype(np.int64), park_pos, top_scores[fi, ri], criteria, reasons, excluded)
+                rule, detail = explain_rule(
+                    int(cands.infeasible[i, p]), firms, self.park_arrays, int(i), int(p)
+                )
+                excluded[i].append(
+                    {
+                        S.PARK_ID: str(self.park_arrays.ids[p]),
+                        S.RESULT_PARK_NAME: str(names[p]),
+                        "rule": rule,
+                        "detail": detail,
+                    }
+                )
+        return MatchResult(
+            batch,
+            fi.astype(np.int64),
+            (ri + 1).astype(np.int64),
+            park_pos,
+            top_scores[fi, ri],
+            criteria,
+            reasons,
+            excluded,
+        )
 
     # --- entry points ---------------------------------------------------------------------
 
@@ -270,13 +301,15 @@ class Matcher:
                 {
                     S.RANK: int(result.rank[j]),
                     S.PARK_ID: cols[S.PARK_ID][p],
-                    "name": cols[S.PARK_NAME][p],
+                    S.RESULT_PARK_NAME: cols[S.PARK_NAME][p],
                     S.PROVINCE: cols[S.PROVINCE][p],
                     S.CITY: cols[S.CITY][p],
                     S.COUNTY: cols[S.COUNTY][p],
                     S.ADCODE: cols[S.ADCODE][p],
                     S.SCORE: round(float(result.score[j]), 6),
-                    "criteria": {k: round(float(v), 4) for k, v in zip(S.CRITERIA, result.criteria[j], strict=True)},
+                    "criteria": {
+                        k: round(float(v), 4) for k, v in zip(S.CRITERIA, result.criteria[j], strict=True)
+                    },
                     S.REASONS: result.reasons[j],
                 }
             )
@@ -284,8 +317,8 @@ class Matcher:
         return [
             {
                 S.FIRM_ID: (str(ids[i]) or None),
-                "model_version": self.model_version,
-                "imputed": list(result.batch.imputed[i]),
+                S.MODEL_VERSION: self.model_version,
+                S.IMPUTED: list(result.batch.imputed[i]),
                 "recommendations": per_firm[i],
                 "excluded": result.excluded[i] if result.excluded else [],
             }
@@ -300,19 +333,24 @@ class Matcher:
         batch, errors = self.prepare(columns_from_records(recs))
         return self.results(self.match(batch, top, explain_excluded)), errors
 
-    def recommend(self, profile: S.FirmProfile | Mapping[str, Any], top: int = 10, explain_excluded: bool = False) -> dict[str, Any]:
-        """One firm: a batch of one.  Raises ``ValueError`` naming the field if it is invalid."""
+    def recommend(
+        self, profile: S.FirmProfile | Mapping[str, Any], top: int = 10, explain_excluded: bool = False
+    ) -> S.RecommendationResult:
+        """One firm: a batch of one, as the typed result the API serves.  Raises ``ValueError``
+        naming the field if the profile is invalid."""
         record = profile.model_dump() if isinstance(profile, S.FirmProfile) else dict(profile)
         results, errors = self.recommend_records([record], top, explain_excluded)
         if errors:
             e = errors[0]
             raise ValueError(f"field '{e.field}': {e.reason}")
-        return results[0]
+        return S.RecommendationResult.model_validate(results[0])
 
     def recommend_frame(self, df: pd.DataFrame, top: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
         """A data scientist's entry: firms as a DataFrame → (long recommendations, rejected rows)."""
         batch, errors = self.prepare(columns_from_frame(df))
-        return self.long_frame(self.match(batch, top)), pd.DataFrame([e.as_dict() for e in errors], columns=[S.ROW, S.FIELD, S.ERROR, S.FIRM_ID])
+        return self.long_frame(self.match(batch, top)), pd.DataFrame(
+            [e.as_dict() for e in errors], columns=list(S.REJECT_COLUMNS)
+        )
 
     def long_frame(self, result: MatchResult) -> pd.DataFrame:
         frame = self.park_arrays.frame
@@ -322,10 +360,10 @@ class Matcher:
             {
                 S.ROW: b.rows[fp],
                 S.FIRM_ID: b.cols[S.FIRM_ID][fp],
-                "firm_name": b.cols[S.NAME][fp],
+                S.FIRM_NAME: b.cols[S.NAME][fp],
                 S.RANK: result.rank,
                 S.PARK_ID: frame[S.PARK_ID].to_numpy()[result.park_pos],
-                "park_name": frame[S.PARK_NAME].to_numpy()[result.park_pos],
+                S.RESULT_PARK_NAME: frame[S.PARK_NAME].to_numpy()[result.park_pos],
                 S.PROVINCE: frame[S.PROVINCE].to_numpy()[result.park_pos],
                 S.CITY: frame[S.CITY].to_numpy()[result.park_pos],
                 S.COUNTY: frame[S.COUNTY].to_numpy()[result.park_pos],
@@ -335,5 +373,5 @@ class Matcher:
         for j, name in enumerate(S.CRITERIA):
             out[name] = result.criteria[:, j].round(4)
         out[S.REASONS] = ["；".join(r) for r in result.reasons]
-        out["imputed"] = [";".join(b.imputed[i]) for i in fp]
-        return out
+        out[S.IMPUTED] = [";".join(b.imputed[i]) for i in fp]
+        return out[list(S.RESULT_COLUMNS)]

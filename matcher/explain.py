@@ -29,7 +29,14 @@ PLATFORM_TYPE_CN = {
     "new_area": "新区",
     "other": "承接平台",
 }
-SUBSIDY_CN = {"tax": "税收", "land": "用地", "rent": "租金", "talent": "人才", "equipment": "设备", "rnd": "研发"}
+SUBSIDY_CN = {
+    "tax": "税收",
+    "land": "用地",
+    "rent": "租金",
+    "talent": "人才",
+    "equipment": "设备",
+    "rnd": "研发",
+}
 GROUP_LABEL = {"2": "“2+4+46”集中承载地", "4": "“2+4+46”战略合作功能区", "46": "“2+4+46”专业化承接平台"}
 
 
@@ -57,7 +64,16 @@ def _mu(need: float) -> str:
     return f"{need:.1f}" if need < 10 else f"{need:.0f}"
 
 
-def _sentence(g: str, parks: ParkArrays, p: int, code: str, partners: list[str], need: float, talent: float, priorities: list[str]) -> str | None:
+def _sentence(
+    g: str,
+    parks: ParkArrays,
+    p: int,
+    code: str,
+    partners: list[str],
+    need: float,
+    talent: float,
+    priorities: list[str],
+) -> str | None:
     """One sentence about criterion ``g`` for park ``p``, quoting the catalogue's numbers."""
     pn = parks.num
     if g == "industry_chain":
@@ -99,14 +115,18 @@ class ReasonWriter:
     (park, criterion, value) once.
     """
 
-    def __init__(self, parks: ParkArrays, groups: tuple[str, ...], max_reasons: int = 4, min_reasons: int = 2):
+    def __init__(
+        self, parks: ParkArrays, groups: tuple[str, ...], max_reasons: int = 4, min_reasons: int = 2
+    ):
         self.parks = parks
         self.groups = groups
         self.max_reasons = max_reasons
         self.min_reasons = min_reasons
         self._cache: dict[tuple[object, ...], str | None] = {}
 
-    def write(self, contrib: np.ndarray, park_pos: np.ndarray, firm_pos: np.ndarray, cols: dict[str, np.ndarray]) -> list[list[str]]:
+    def write(
+        self, contrib: np.ndarray, park_pos: np.ndarray, firm_pos: np.ndarray, cols: dict[str, np.ndarray]
+    ) -> list[list[str]]:
         """Two to four sentences per row, strongest positive contribution first."""
         order = np.argsort(-contrib, axis=1, kind="stable")
         positive = np.take_along_axis(contrib > 0, order, axis=1)
@@ -135,7 +155,14 @@ class ReasonWriter:
                 text = cache.get(key)
                 if text is None and key not in cache:
                     text = cache[key] = _sentence(
-                        g, self.parks, p, str(codes[i]), list(partners[i]), float(needs[i]), float(talents[i]), list(prios[i])
+                        g,
+                        self.parks,
+                        p,
+                        str(codes[i]),
+                        list(partners[i]),
+                        float(needs[i]),
+                        float(talents[i]),
+                        list(prios[i]),
                     )
                 if text and text not in texts:
                     texts.append(text)

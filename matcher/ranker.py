@@ -88,20 +88,39 @@ class ParkRanker:
         log_every: int = 0,
     ) -> ParkRanker:
         cat = [self.feature_names.index(c) for c in self.categorical]
-        train = lgb.Dataset(x, y, group=group, feature_name=list(self.feature_names), categorical_feature=cat, free_raw_data=True)
+        train = lgb.Dataset(
+            x,
+            y,
+            group=group,
+            feature_name=list(self.feature_names),
+            categorical_feature=cat,
+            free_raw_data=True,
+        )
         valid_sets: list[lgb.Dataset] = []
         callbacks: list[Callable[..., Any]] = []
         if eval_set is not None:
-            valid = lgb.Dataset(eval_set[0], eval_set[1], group=eval_set[2], reference=train, categorical_feature=cat)
+            valid = lgb.Dataset(
+                eval_set[0], eval_set[1], group=eval_set[2], reference=train, categorical_feature=cat
+            )
             valid_sets = [valid]
-            callbacks.append(lgb.early_stopping(self.early_stopping_rounds, first_metric_only=False, verbose=False))
+            callbacks.append(
+                lgb.early_stopping(self.early_stopping_rounds, first_metric_only=False, verbose=False)
+            )
         if log_every:
             callbacks.append(lgb.log_evaluation(log_every))
         self.evals_result_: dict[str, Any] = {}
         callbacks.append(lgb.record_evaluation(self.evals_result_))
-        self.booster_ = lgb.train(self._params(), train, num_boost_round=self.n_estimators, valid_sets=valid_sets, callbacks=callbacks)
+        self.booster_ = lgb.train(
+            self._params(),
+            train,
+            num_boost_round=self.n_estimators,
+            valid_sets=valid_sets,
+            callbacks=callbacks,
+        )
         if self.booster_.best_iteration > 0:
-            self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=self.booster_.best_iteration))
+            self.booster_ = lgb.Booster(
+                model_str=self.booster_.model_to_string(num_iteration=self.booster_.best_iteration)
+            )
         self._build_contrib_tables()
         return self
 
@@ -113,7 +132,9 @@ class ParkRanker:
         return 1 if rows < SMALL_INPUT_ROWS else self.num_threads
 
     def predict(self, x: np.ndarray, num_threads: int | None = None) -> np.ndarray:
-        return np.asarray(self.booster_.predict(x, num_threads=self._threads(x.shape[0], num_threads)), dtype=np.float64)
+        return np.asarray(
+            self.booster_.predict(x, num_threads=self._threads(x.shape[0], num_threads)), dtype=np.float64
+        )
 
     # --- contributions --------------------------------------------------------------------
 
@@ -141,7 +162,9 @@ class ParkRanker:
                 g = feat_group[int(node["split_feature"])]
                 for child_key in ("left_child", "right_child"):
                     child = node[child_key]
-                    child_value = float(child["leaf_value"] if "leaf_value" in child else child["internal_value"])
+                    child_value = float(
+                        child["leaf_value"] if "leaf_value" in child else child["internal_value"]
+                    )
                     step = acc.copy()
                     step[g] += child_value - value
                     if "leaf_value" in child:
@@ -155,7 +178,10 @@ class ParkRanker:
         """(rows, groups) contributions whose row sums plus ``contrib_bias_`` equal the score."""
         if x.shape[0] == 0:
             return np.zeros((0, len(self.contrib_groups_)))
-        leaves = np.asarray(self.booster_.predict(x, pred_leaf=True, num_threads=self._threads(x.shape[0], None)), dtype=np.int64).reshape(x.shape[0], -1)
+        leaves = np.asarray(
+            self.booster_.predict(x, pred_leaf=True, num_threads=self._threads(x.shape[0], None)),
+            dtype=np.int64,
+        ).reshape(x.shape[0], -1)
         out = np.zeros((x.shape[0], self.contrib_table_.shape[2]))
         for t in range(leaves.shape[1]):  # one tree at a time: no (rows, trees, groups) temporary
             out += self.contrib_table_[t, leaves[:, t]]
@@ -168,7 +194,9 @@ class ParkRanker:
         settings = {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
         settings["feature_names"] = list(self.feature_names)
         settings["categorical"] = list(self.categorical)
-        (directory / "ranker.json").write_text(json.dumps(settings, ensure_ascii=False, indent=1), encoding="utf-8")
+        (directory / "ranker.json").write_text(
+            json.dumps(settings, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
         return [directory / "ranker.txt", directory / "ranker.json"]
 
     @classmethod

@@ -11,11 +11,24 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from features.persist import read_params, write_params
+
+INDEX_FILE = "parks.faiss"
+PARAMS_FILE = "index.json"
+
 
 class VectorIndex:
     """Inner-product index over L2-normalised vectors (so scores are cosine similarities)."""
 
-    def __init__(self, index_type: str = "flat", nlist: int = 1024, nprobe: int = 16, hnsw_m: int = 32, ef_search: int = 64, seed: int = 0):
+    def __init__(
+        self,
+        index_type: str = "flat",
+        nlist: int = 1024,
+        nprobe: int = 16,
+        hnsw_m: int = 32,
+        ef_search: int = 64,
+        seed: int = 0,
+    ):
         if index_type not in ("flat", "ivf", "hnsw"):
             raise ValueError(f"unknown index type {index_type!r}; use flat, ivf or hnsw")
         self.index_type = index_type
@@ -53,14 +66,24 @@ class VectorIndex:
         scores, ids = self.index_.search(q, k)
         return scores, ids
 
-    def save(self, path: Path) -> Path:
-        faiss.write_index(self.index_, str(path))
-        return path
+    def save(self, directory: Path) -> list[Path]:
+        """The FAISS index file plus the parameters it was built with (nprobe, efSearch, seed)."""
+        faiss.write_index(self.index_, str(directory / INDEX_FILE))
+        return [directory / INDEX_FILE, write_params(self, directory / PARAMS_FILE)]
 
     @classmethod
-    def load(cls, path: Path) -> VectorIndex:
-        index = faiss.read_index(str(path))
-        kind = "flat" if isinstance(index, faiss.IndexFlat) else "hnsw" if isinstance(index, faiss.IndexHNSW) else "ivf"
-        self = cls(index_type=kind)
+    def load(cls, directory: Path) -> VectorIndex:
+        index = faiss.read_index(str(directory / INDEX_FILE))
+        params = read_params(directory / PARAMS_FILE)
+        if not params:  # an older bundle: the index type is all the file says
+            kind = (
+                "flat"
+                if isinstance(index, faiss.IndexFlat)
+                else "hnsw"
+                if isinstance(index, faiss.IndexHNSW)
+                else "ivf"
+            )
+            params = {"index_type": kind}
+        self = cls(**params)
         self.index_ = index
         return self

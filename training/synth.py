@@ -45,7 +45,10 @@ POLLUTION_RANK = {"low": 0, "medium": 1, "high": 2}
 # toward what the policy moves (general manufacturing, wholesale markets and logistics, pharma,
 # data centres, back offices, education and health) while keeping firms that should stay.
 DIVISION_WEIGHTS: dict[str, float] = {
-    **{d: 1.0 for d in ("13", "14", "15", "17", "19", "20", "22", "24", "29", "30", "31", "32", "33", "41", "42")},
+    **{
+        d: 1.0
+        for d in ("13", "14", "15", "17", "19", "20", "22", "24", "29", "30", "31", "32", "33", "41", "42")
+    },
     **{d: 2.0 for d in ("18", "21", "23", "26", "34", "35", "36", "38", "39", "40")},
     "27": 4.0,
     "37": 0.6,
@@ -110,7 +113,16 @@ RELOCATION: dict[str, Any] = {
         "education": 0.3,
         "healthcare": 0.2,
     },
-    "district": {"东城区": 0.35, "西城区": 0.35, "朝阳区": 0.1, "海淀区": 0.0, "延庆区": -0.3, "密云区": -0.3, "怀柔区": -0.3, "平谷区": -0.3},
+    "district": {
+        "东城区": 0.35,
+        "西城区": 0.35,
+        "朝阳区": 0.1,
+        "海淀区": 0.0,
+        "延庆区": -0.3,
+        "密云区": -0.3,
+        "怀柔区": -0.3,
+        "平谷区": -0.3,
+    },
 }
 # Year of the move by primary function group (2014..2024): production and markets went first,
 # back offices and data centres next, headquarters, schools and hospitals last.
@@ -183,8 +195,14 @@ SHOCKS: list[dict[str, Any]] = [
         "ramp_years": 4,
         "delta_all": 0.3,
         "delta_target": 1.2,
-        "target": {"functions": ["headquarters", "education", "healthcare", "research"], "divisions": ["66", "72", "73", "83", "84"]},
-        "why": "雄安新区 announced 2017-04-01 as the concentrated receiving area for SOE HQs, universities, hospitals",
+        "target": {
+            "functions": ["headquarters", "education", "healthcare", "research"],
+            "divisions": ["66", "72", "73", "83", "84"],
+        },
+        "why": (
+            "雄安新区 announced 2017-04-01 as the concentrated receiving area for SOE HQs, "
+            "universities, hospitals"
+        ),
     },
     {
         "name": "tongzhou_admin",
@@ -311,7 +329,11 @@ def _park_context(parks: pd.DataFrame, truth: dict[str, Any]) -> _Parks:
     parks = parks.reset_index(drop=True)
     xi_map: dict[str, float] = truth["park_xi"]
     shocks = truth["shocks"]
-    member = np.stack([_match_rule(parks, s["rule"]) for s in shocks]) if shocks else np.zeros((0, len(parks)), bool)
+    member = (
+        np.stack([_match_rule(parks, s["rule"]) for s in shocks])
+        if shocks
+        else np.zeros((0, len(parks)), bool)
+    )
     opens = np.full(len(parks), YEARS[0], dtype=np.int64)
     for s, m in zip(shocks, member, strict=True):
         opens[m] = np.maximum(opens[m], int(s["opens"]))
@@ -465,32 +487,88 @@ def _utility(
 # --- firm generation ------------------------------------------------------------------------
 
 
-_ZIHAO = list("华盛博鑫泰恒瑞达远通中科创新汇联宏金源德嘉信诚安康宇航天润丰益和美佳明志卓越腾飞鼎辰星光耀弘毅同仁尚品启元智合永昌隆兴旺祥福顺利凯旋众邦夏东方时代")
+_ZIHAO = list(
+    "华盛博鑫泰恒瑞达远通中科创新汇联宏金源德嘉信诚安康宇航天润丰益和美佳明志卓越腾飞鼎辰星光耀弘毅同仁尚品启元智合永昌隆兴旺祥福顺利凯旋众邦夏东方时代"
+)
 _NAME_WORDS: dict[str, list[str]] = {
-    "13": ["食品", "粮油"], "14": ["食品", "乳业"], "15": ["饮品", "酒业", "茶业"], "17": ["纺织"],
-    "18": ["服饰", "服装"], "19": ["皮具", "鞋业"], "20": ["木业"], "21": ["家具", "家居"],
-    "22": ["纸业", "包装"], "23": ["印刷", "印务"], "24": ["文体用品", "工艺品"], "26": ["化工", "精细化工"],
-    "27": ["医药", "制药", "药业", "生物技术"], "29": ["塑胶", "橡塑"], "30": ["建材", "新材料"],
-    "31": ["钢铁", "金属材料"], "32": ["有色金属", "合金材料"], "33": ["金属制品", "五金"],
-    "34": ["机械", "设备", "装备"], "35": ["机械设备", "专用设备", "仪器设备"], "36": ["汽车零部件", "汽车配件"],
-    "37": ["航空设备", "轨道交通设备"], "38": ["电气", "电器", "电力设备"], "39": ["电子", "通信设备", "电子科技"],
-    "40": ["仪器仪表", "测控技术"], "41": ["实业"], "42": ["再生资源", "环保科技"], "44": ["能源", "电力"],
-    "47": ["建设", "建筑工程"], "48": ["工程建设", "路桥"], "49": ["安装工程"], "50": ["装饰工程", "装饰"],
-    "51": ["商贸", "贸易", "经贸", "供应链"], "52": ["商贸", "零售"], "54": ["运输", "物流"], "56": ["航空服务"],
-    "58": ["货运代理", "国际物流"], "59": ["物流", "仓储", "储运"], "60": ["快递"], "61": ["酒店管理"],
-    "62": ["餐饮管理"], "63": ["通信技术", "传媒"], "64": ["网络科技", "信息技术", "数据科技"],
-    "65": ["软件", "信息技术", "科技", "数据技术"], "66": ["金融服务", "投资"], "67": ["资本管理", "基金管理"],
-    "68": ["保险代理", "保险经纪"], "69": ["融资租赁", "金融信息服务"], "70": ["房地产开发", "置业"],
-    "71": ["租赁"], "72": ["企业管理", "咨询", "商务服务", "管理咨询"], "73": ["科技", "技术研究院"],
-    "74": ["工程技术", "检测技术", "设计"], "75": ["科技", "技术推广"], "77": ["环境科技"], "80": ["家政服务"],
-    "81": ["维修服务"], "83": ["教育科技", "培训", "教育咨询"], "84": ["医疗", "健康管理", "医院管理"],
-    "85": ["养老服务"], "86": ["文化传媒", "出版"], "87": ["影视", "文化传媒"], "88": ["文化艺术", "文化发展"],
-    "89": ["体育文化"], "90": ["娱乐", "文化娱乐"],
+    "13": ["食品", "粮油"],
+    "14": ["食品", "乳业"],
+    "15": ["饮品", "酒业", "茶业"],
+    "17": ["纺织"],
+    "18": ["服饰", "服装"],
+    "19": ["皮具", "鞋业"],
+    "20": ["木业"],
+    "21": ["家具", "家居"],
+    "22": ["纸业", "包装"],
+    "23": ["印刷", "印务"],
+    "24": ["文体用品", "工艺品"],
+    "26": ["化工", "精细化工"],
+    "27": ["医药", "制药", "药业", "生物技术"],
+    "29": ["塑胶", "橡塑"],
+    "30": ["建材", "新材料"],
+    "31": ["钢铁", "金属材料"],
+    "32": ["有色金属", "合金材料"],
+    "33": ["金属制品", "五金"],
+    "34": ["机械", "设备", "装备"],
+    "35": ["机械设备", "专用设备", "仪器设备"],
+    "36": ["汽车零部件", "汽车配件"],
+    "37": ["航空设备", "轨道交通设备"],
+    "38": ["电气", "电器", "电力设备"],
+    "39": ["电子", "通信设备", "电子科技"],
+    "40": ["仪器仪表", "测控技术"],
+    "41": ["实业"],
+    "42": ["再生资源", "环保科技"],
+    "44": ["能源", "电力"],
+    "47": ["建设", "建筑工程"],
+    "48": ["工程建设", "路桥"],
+    "49": ["安装工程"],
+    "50": ["装饰工程", "装饰"],
+    "51": ["商贸", "贸易", "经贸", "供应链"],
+    "52": ["商贸", "零售"],
+    "54": ["运输", "物流"],
+    "56": ["航空服务"],
+    "58": ["货运代理", "国际物流"],
+    "59": ["物流", "仓储", "储运"],
+    "60": ["快递"],
+    "61": ["酒店管理"],
+    "62": ["餐饮管理"],
+    "63": ["通信技术", "传媒"],
+    "64": ["网络科技", "信息技术", "数据科技"],
+    "65": ["软件", "信息技术", "科技", "数据技术"],
+    "66": ["金融服务", "投资"],
+    "67": ["资本管理", "基金管理"],
+    "68": ["保险代理", "保险经纪"],
+    "69": ["融资租赁", "金融信息服务"],
+    "70": ["房地产开发", "置业"],
+    "71": ["租赁"],
+    "72": ["企业管理", "咨询", "商务服务", "管理咨询"],
+    "73": ["科技", "技术研究院"],
+    "74": ["工程技术", "检测技术", "设计"],
+    "75": ["科技", "技术推广"],
+    "77": ["环境科技"],
+    "80": ["家政服务"],
+    "81": ["维修服务"],
+    "83": ["教育科技", "培训", "教育咨询"],
+    "84": ["医疗", "健康管理", "医院管理"],
+    "85": ["养老服务"],
+    "86": ["文化传媒", "出版"],
+    "87": ["影视", "文化传媒"],
+    "88": ["文化艺术", "文化发展"],
+    "89": ["体育文化"],
+    "90": ["娱乐", "文化娱乐"],
 }
 _SUFFIXES = ["有限公司", "有限公司", "有限公司", "有限责任公司", "股份有限公司", "集团有限公司"]
 _SYNONYMS = [
-    ("制造", "生产"), ("制造", "加工"), ("批发", "销售"), ("批发", "经销"), ("仓储", "储运"), ("服务", "业务"),
-    ("开发", "研发"), ("管理", "运营"), ("制品", "产品"), ("运输", "运输配送"),
+    ("制造", "生产"),
+    ("制造", "加工"),
+    ("批发", "销售"),
+    ("批发", "经销"),
+    ("仓储", "储运"),
+    ("服务", "业务"),
+    ("开发", "研发"),
+    ("管理", "运营"),
+    ("制品", "产品"),
+    ("运输", "运输配送"),
 ]
 _TEMPLATES = [
     "主要从事{x}。",
@@ -514,7 +592,14 @@ _FUNC_PHRASES = {
     "healthcare": ["设有门诊及住院部", "提供专科诊疗服务"],
     "research": ["承担科研项目", "建有重点实验室"],
 }
-_GENERIC = ["技术开发、技术咨询、技术服务", "货物进出口、技术进出口", "销售自产产品", "企业管理咨询", "会议服务", "信息咨询（不含中介服务）"]
+_GENERIC = [
+    "技术开发、技术咨询、技术服务",
+    "货物进出口、技术进出口",
+    "销售自产产品",
+    "企业管理咨询",
+    "会议服务",
+    "信息咨询（不含中介服务）",
+]
 _SCALE = ["小型", "中型", "成长型", "老牌", "国有控股", "民营", "高新技术", "外资"]
 
 
@@ -608,7 +693,9 @@ def _masks_to_lists(masks: np.ndarray, items: list[str] | tuple[str, ...]) -> li
     return out
 
 
-def _generate_firms(n: int, rng: np.random.Generator, ref: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _generate_firms(
+    n: int, rng: np.random.Generator, ref: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     priors: pd.DataFrame = ref["priors"]
     names: dict[str, str] = dict(zip(ref["industries"]["code"], ref["industries"]["name"], strict=True))
     districts: pd.DataFrame = ref["districts"]
@@ -628,7 +715,9 @@ def _generate_firms(n: int, rng: np.random.Generator, ref: dict[str, Any]) -> tu
 
     # functions: the division's listed functions, first always, each other with prob 0.45;
     # a few firms add a headquarters or back-office function
-    fn_lists = [[f for f in str(v).split(";") if f in S.FUNCTIONS] or ["back_office"] for v in pr["functions"]]
+    fn_lists = [
+        [f for f in str(v).split(";") if f in S.FUNCTIONS] or ["back_office"] for v in pr["functions"]
+    ]
     fmat = np.zeros((len(codes), len(S.FUNCTIONS)), dtype=np.int64)
     fprimary = np.zeros(len(codes), dtype=np.int64)
     for ci, fl in enumerate(fn_lists):
@@ -652,7 +741,10 @@ def _generate_firms(n: int, rng: np.random.Generator, ref: dict[str, Any]) -> tu
 
     land_rate = prior("land_mu_per_100_employees").astype(np.float64)
     land_need = np.round(employees / 100.0 * land_rate * np.exp(0.5 * rng.standard_normal(n)), 1)
-    floor = np.round(employees * prior("floor_m2_per_employee").astype(np.float64) * np.exp(0.35 * rng.standard_normal(n)), 0)
+    floor = np.round(
+        employees * prior("floor_m2_per_employee").astype(np.float64) * np.exp(0.35 * rng.standard_normal(n)),
+        0,
+    )
     rev_per = np.where(div <= 46, 80.0, 60.0) * np.exp(0.6 * rng.standard_normal(n))  # 万元 per employee
     revenue = np.round(employees * rev_per, 1)
 
@@ -661,9 +753,15 @@ def _generate_firms(n: int, rng: np.random.Generator, ref: dict[str, Any]) -> tu
         return np.asarray(rng.beta(m * conc, (1 - m) * conc))
 
     talent = np.round(beta_around(prior("talent_level").astype(np.float64), 12.0), 3)
-    ties_mean = prior("beijing_ties").astype(np.float64) + 0.15 * hq + 0.1 * ((func_mask >> S.FUNCTIONS.index("rnd")) & 1)
+    ties_mean = (
+        prior("beijing_ties").astype(np.float64)
+        + 0.15 * hq
+        + 0.1 * ((func_mask >> S.FUNCTIONS.index("rnd")) & 1)
+    )
     ties = np.round(beta_around(ties_mean, 10.0), 3)
-    max_dist = np.round(np.clip(40 + 450 * (1 - ties) ** 1.5 * np.exp(0.35 * rng.standard_normal(n)), 30, 900), 0)
+    max_dist = np.round(
+        np.clip(40 + 450 * (1 - ties) ** 1.5 * np.exp(0.35 * rng.standard_normal(n)), 30, 900), 0
+    )
     needs_port = rng.random(n) < prior("needs_port_share").astype(np.float64)
     poll_base = pd.Series(prior("pollution_level")).map(POLLUTION_RANK).to_numpy(np.int64)
     shift = rng.choice([-1, 0, 1], size=n, p=[0.12, 0.8, 0.08])
@@ -720,7 +818,9 @@ def _generate_firms(n: int, rng: np.random.Generator, ref: dict[str, Any]) -> tu
             x = x + "、" + vs[(int(v_pick[k] * len(vs)) + 1) % len(vs)]
         fp = _FUNC_PHRASES[S.FUNCTIONS[int(primary[k])]]
         desc.append(
-            _TEMPLATES[t_idx[k]].format(x=x, f=fp[int(f_pick[k] * len(fp))], g=_GENERIC[g_idx[k]], s=_SCALE[s_idx[k]])
+            _TEMPLATES[t_idx[k]].format(
+                x=x, f=fp[int(f_pick[k] * len(fp))], g=_GENERIC[g_idx[k]], s=_SCALE[s_idx[k]]
+            )
         )
 
     width = max(7, len(str(n)))
@@ -822,10 +922,15 @@ def simulate(n_firms: int, seed: int, parks: pd.DataFrame | None = None) -> Worl
     firms, inner = _generate_firms(n, rng_firms, ref)
 
     truth = _default_truth(n, seed)
-    truth["park_xi"] = {pid: round(float(x), 6) for pid, x in zip(parks[S.PARK_ID], rng_park.normal(0, XI_SD, len(parks)), strict=True)}
+    truth["park_xi"] = {
+        pid: round(float(x), 6)
+        for pid, x in zip(parks[S.PARK_ID], rng_park.normal(0, XI_SD, len(parks)), strict=True)
+    }
     truth["catalogue"] = {"n_parks": len(parks), "fingerprint": _catalogue_fingerprint(parks)}
     pk = _park_context(parks, truth)
-    truth["shock_parks"] = {s["name"]: pk.ids[m].tolist() for s, m in zip(SHOCKS, pk.shock_member, strict=True)}
+    truth["shock_parks"] = {
+        s["name"]: pk.ids[m].tolist() for s, m in zip(SHOCKS, pk.shock_member, strict=True)
+    }
 
     # stage 1: who relocates, and when
     rl = RELOCATION
@@ -855,7 +960,10 @@ def simulate(n_firms: int, seed: int, parks: pd.DataFrame | None = None) -> Worl
 
     # per-firm random tastes (drawn for every firm so the stream does not depend on stage 1)
     # stored as float32 in latent.parquet, so the generator uses the float32 values too
-    taste = {k: np.exp(sd * rng_reloc.standard_normal(n)).astype(np.float32).astype(np.float64) for k, sd in TASTE_SD.items()}
+    taste = {
+        k: np.exp(sd * rng_reloc.standard_normal(n)).astype(np.float32).astype(np.float64)
+        for k, sd in TASTE_SD.items()
+    }
     latent = pd.DataFrame(
         {
             S.FIRM_ID: firms[S.FIRM_ID],
@@ -1008,7 +1116,10 @@ def _firm_arrays_from_frame(firms: pd.DataFrame, ct: _CodeTable, latent: pd.Data
 
     def mask(col: str, items: tuple[str, ...]) -> np.ndarray:
         pos = {f: i for i, f in enumerate(items)}
-        return np.array([sum(1 << pos[x] for x in set(v) if x in pos) if v is not None else 0 for v in firms[col]], dtype=np.int64)
+        return np.array(
+            [sum(1 << pos[x] for x in set(v) if x in pos) if v is not None else 0 for v in firms[col]],
+            dtype=np.int64,
+        )
 
     taste = {k: np.ones(n) for k in TASTE_SD}
     if latent is not None:
@@ -1087,18 +1198,37 @@ _LIST = pa.list_(pa.string())
 
 def _firm_schema(firms: pd.DataFrame) -> pa.Schema:
     types: dict[str, pa.DataType] = {
-        S.FIRM_ID: pa.string(), S.NAME: pa.string(), S.DESCRIPTION: pa.string(), S.INDUSTRY_CODE: pa.string(),
-        S.ORIGIN_DISTRICT: pa.string(), S.FUNCTIONS_COL: _LIST, S.EMPLOYEES: pa.int64(), S.LAND_NEED_MU: pa.float64(),
-        S.FLOOR_AREA_NEED_M2: pa.float64(), S.REVENUE_CNY_10K: pa.float64(), S.TALENT_LEVEL: pa.float64(),
-        S.BEIJING_TIES: pa.float64(), S.MAX_DISTANCE_KM: pa.float64(), S.NEEDS_PORT: pa.bool_(),
-        S.POLLUTION_LEVEL: pa.string(), S.SUBSIDY_PRIORITIES: _LIST, S.CHAIN_PARTNER_CODES: _LIST, "relocates": pa.bool_(),
+        S.FIRM_ID: pa.string(),
+        S.NAME: pa.string(),
+        S.DESCRIPTION: pa.string(),
+        S.INDUSTRY_CODE: pa.string(),
+        S.ORIGIN_DISTRICT: pa.string(),
+        S.FUNCTIONS_COL: _LIST,
+        S.EMPLOYEES: pa.int64(),
+        S.LAND_NEED_MU: pa.float64(),
+        S.FLOOR_AREA_NEED_M2: pa.float64(),
+        S.REVENUE_CNY_10K: pa.float64(),
+        S.TALENT_LEVEL: pa.float64(),
+        S.BEIJING_TIES: pa.float64(),
+        S.MAX_DISTANCE_KM: pa.float64(),
+        S.NEEDS_PORT: pa.bool_(),
+        S.POLLUTION_LEVEL: pa.string(),
+        S.SUBSIDY_PRIORITIES: _LIST,
+        S.CHAIN_PARTNER_CODES: _LIST,
+        "relocates": pa.bool_(),
     }
     return pa.schema([(c, types[c]) for c in firms.columns])
 
 
 def _events_schema() -> pa.Schema:
     return pa.schema(
-        [(S.EVENT_ID, pa.string()), (S.FIRM_ID, pa.string()), (S.YEAR, pa.int64()), (S.CHOSEN_PARK_ID, pa.string()), (S.SHORTLIST_PARK_IDS, _LIST)]
+        [
+            (S.EVENT_ID, pa.string()),
+            (S.FIRM_ID, pa.string()),
+            (S.YEAR, pa.int64()),
+            (S.CHOSEN_PARK_ID, pa.string()),
+            (S.SHORTLIST_PARK_IDS, _LIST),
+        ]
     )
 
 
@@ -1112,7 +1242,9 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir} exists and is not a directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise ValueError(f"{out_dir} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+        raise ValueError(
+            f"{out_dir} exists and is not empty; pass overwrite=True (--overwrite) to replace it"
+        )
     parent = out_dir.parent
     probe = parent
     while not probe.exists():
@@ -1137,7 +1269,9 @@ def write_world(world: World, out_dir: Path, overwrite: bool = False) -> None:
         _write_table(world.events, _events_schema(), tmp / "events.parquet")
         if world.latent is not None:
             _write_table(world.latent, None, tmp / "latent.parquet")
-        (tmp / "truth.json").write_text(json.dumps(world.truth, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (tmp / "truth.json").write_text(
+            json.dumps(world.truth, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the world is an ordinary directory
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))

@@ -34,6 +34,7 @@ from features.pairs import (
 )
 from features.towers import PreferenceTower, firm_tower_features, park_tower_features
 from features.validation import FirmBatch, columns_from_frame
+from matcher import metrics as M
 from matcher.constraints import infeasibility
 from matcher.core import Matcher
 from matcher.ranker import ParkRanker
@@ -105,17 +106,31 @@ SOFT_SHARE = 0.5
 SOFT_FIELDS = (S.POLLUTION_LEVEL, S.LAND_NEED_MU, S.MAX_DISTANCE_KM, S.NEEDS_PORT)
 
 
-def soften(batch: FirmBatch, share: float, keys: np.ndarray) -> FirmBatch:
-    """Mark the own-needs fields of a stable pseudo-random ``share`` of firms as not given."""
+def soften(batch: FirmBatch, share: float, keys: np.ndarray, eligible: np.ndarray | None = None) -> FirmBatch:
+    """Mark the own-needs fields of a stable pseudo-random ``share`` of firms as not given
+    (only among ``eligible`` firms when given)."""
     pick = np.array([hash_unit(f"soft:{k}") < share for k in keys], dtype=bool)
-    imputed = [sorted(set(imp) | set(SOFT_FIELDS)) if p else list(imp) for imp, p in zip(batch.imputed, pick, strict=True)]
+    if eligible is not None:
+        pick &= eligible
+    imputed = [
+        sorted(set(imp) | set(SOFT_FIELDS)) if p else list(imp)
+        for imp, p in zip(batch.imputed, pick, strict=True)
+    ]
     return FirmBatch(batch.rows, batch.cols, imputed)
 
 
 def build_groups(
-    matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, chunk: int = 50_000, soft_share: float = SOFT_SHARE
+    matcher: Matcher,
+    firms: pd.DataFrame,
+    events: pd.DataFrame,
+    chunk: int = 50_000,
+    soft_share: float = SOFT_SHARE,
+    soft_until_year: int | None = None,
 ) -> Groups:
-    """Retrieve candidates for every event's firm and grade them against the recorded choice."""
+    """Retrieve candidates for every event's firm and grade them against the recorded choice.
+
+    ``soft_share`` is a training-only step (see :data:`SOFT_SHARE`); ``soft_until_year`` limits it
+    to the training years so that held-out groups are scored as an officer would enter them."""
     by_id = firms.set_index(S.FIRM_ID, drop=False)
     sub = by_id.loc[events[S.FIRM_ID].to_numpy()].reset_index(drop=True)
     pos = {pid: i for i, pid in enumerate(matcher.park_arrays.ids)}
@@ -125,9 +140,13 @@ def build_groups(
         part = sub.iloc[start : start + chunk]
         batch, errors = matcher.prepare(columns_from_frame(part))
         if errors:
-            raise ValueError(f"simulated firm rejected: row {errors[0].row}, {errors[0].field}: {errors[0].reason}")
+            raise ValueError(
+                f"simulated firm rejected: row {errors[0].row}, {errors[0].field}: {errors[0].reason}"
+            )
         if soft_share > 0:
-            batch = soften(batch, soft_share, part[S.FIRM_ID].to_numpy())
+            yrs = years[start : start + chunk]
+            eligible = None if soft_until_year is None else yrs <= soft_until_year
+            batch = soften(batch, soft_share, part[S.FIRM_ID].to_numpy(), eligible)
         _, c, x = matcher.features(batch, years=years[start : start + chunk])
         xs.append(x)
         cands.append(c.parks)
@@ -140,7 +159,11 @@ def build_groups(
         ids = [pos.get(p, -2) for p in lst]
         short[i, : len(ids)] = ids
     in_short = (cand[:, :, None] == short[:, None, :]).any(axis=2)
-    labels = np.where(cand == chosen[:, None], S.RELEVANCE_CHOSEN, np.where(in_short, S.RELEVANCE_SHORTLISTED, S.RELEVANCE_OTHER))
+    labels = np.where(
+        cand == chosen[:, None],
+        S.RELEVANCE_CHOSEN,
+        np.where(in_short, S.RELEVANCE_SHORTLISTED, S.RELEVANCE_OTHER),
+    )
     labels = np.where(cand < 0, -1, labels)
     return Groups(events.reset_index(drop=True), x, labels, cand, chosen)
 
@@ -155,7 +178,9 @@ def fit_history(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame) -> 
     return ArrivalHistory().fit(divisions, parks, events[S.YEAR].to_numpy(np.int64), len(pos))
 
 
-def fit_tower(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, max_events: int = 30_000, seed: int = 0) -> PreferenceTower:
+def fit_tower(
+    matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, max_events: int = 30_000, seed: int = 0
+) -> PreferenceTower:
     """Fit the retrieval's preference tower on (a sample of) the given events."""
     if len(events) > max_events:
         events = events.sample(max_events, random_state=seed)
@@ -163,13 +188,17 @@ def fit_tower(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, max_e
     sub = by_id.loc[events[S.FIRM_ID].to_numpy()].reset_index(drop=True)
     batch, errors = matcher.prepare(columns_from_frame(sub))
     if errors:
-        raise ValueError(f"simulated firm rejected: row {errors[0].row}, {errors[0].field}: {errors[0].reason}")
+        raise ValueError(
+            f"simulated firm rejected: row {errors[0].row}, {errors[0].field}: {errors[0].reason}"
+        )
     fa = FirmArrays.build(batch, matcher.park_arrays)
     sim = matcher.profile_vectors(batch) @ matcher.embedder.embed_parks(matcher.parks).T
     feasible = infeasibility(fa, matcher.park_arrays) == 0
     pos = {pid: i for i, pid in enumerate(matcher.park_arrays.ids)}
     target = np.zeros(sim.shape)
-    for i, (chosen, short) in enumerate(zip(events[S.CHOSEN_PARK_ID], events[S.SHORTLIST_PARK_IDS], strict=True)):
+    for i, (chosen, short) in enumerate(
+        zip(events[S.CHOSEN_PARK_ID], events[S.SHORTLIST_PARK_IDS], strict=True)
+    ):
         for pid in short:
             if pid in pos:
                 target[i, pos[pid]] = S.RELEVANCE_SHORTLISTED
@@ -178,20 +207,12 @@ def fit_tower(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, max_e
     target = np.where(feasible, target, 0.0)
     keep = target.sum(axis=1) > 0
     return PreferenceTower(seed=seed).fit(
-        sim[keep].astype(np.float64), firm_tower_features(fa)[keep], park_tower_features(matcher.park_arrays), target[keep], feasible[keep]
+        sim[keep].astype(np.float64),
+        firm_tower_features(fa)[keep],
+        park_tower_features(matcher.park_arrays),
+        target[keep],
+        feasible[keep],
     )
-
-
-def ndcg_at(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
-    """Mean NDCG@k over groups (rows); padding has label -1 and score -inf."""
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    gains = np.maximum(np.take_along_axis(labels, order, axis=1), 0)
-    disc = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = ((2.0**gains - 1) * disc[: gains.shape[1]]).sum(axis=1)
-    ideal = -np.sort(-np.maximum(labels, 0), axis=1)[:, :k]
-    idcg = ((2.0**ideal - 1) * disc[: ideal.shape[1]]).sum(axis=1)
-    ok = idcg > 0
-    return float((dcg[ok] / idcg[ok]).mean()) if ok.any() else 0.0
 
 
 def train_matcher(
@@ -214,7 +235,9 @@ def train_matcher(
     sample = firms.iloc[rng.permutation(len(firms))[: min(len(firms), 30_000)]]
     progress(f"fitting embeddings on {len(parks)} parks and {len(sample):,} firm descriptions")
     embedder = ProfileEmbedder(seed=seed).fit(parks, list(sample[S.DESCRIPTION].fillna("")))
-    inferer = IndustryInferer(seed=seed).fit(list(sample[S.DESCRIPTION].fillna("")), list(sample[S.INDUSTRY_CODE]))
+    inferer = IndustryInferer(seed=seed).fit(
+        list(sample[S.DESCRIPTION].fillna("")), list(sample[S.INDUSTRY_CODE])
+    )
     ranker = ParkRanker(
         feature_names=FEATURE_NAMES,
         groups=FEATURE_CRITERION,
@@ -223,14 +246,16 @@ def train_matcher(
         seed=seed,
         **(ranker_params or {}),
     )
-    matcher = Matcher(embedder, VectorIndex(index_type="flat"), ranker, inferer, parks, priors, candidates=candidates)
+    matcher = Matcher(
+        embedder, VectorIndex(index_type="flat"), ranker, inferer, parks, priors, candidates=candidates
+    )
     progress("fitting the preference tower (conditional logit over the catalogue) on the training years")
     matcher.tower = fit_tower(matcher, firms, events[events[S.YEAR] <= TRAIN_UNTIL_YEAR], seed=seed)
     matcher.index = VectorIndex(index_type=index_type, seed=seed).fit(matcher.park_vectors())
     matcher.history = fit_history(matcher, firms, events)
 
     progress(f"retrieving candidates and computing pair features for {len(events):,} relocation events")
-    groups = build_groups(matcher, firms, events)
+    groups = build_groups(matcher, firms, events, soft_until_year=TRAIN_UNTIL_YEAR)
     t_feat = time.perf_counter()
     years = groups.events[S.YEAR].to_numpy()
     train_rows = np.flatnonzero(years <= TRAIN_UNTIL_YEAR)
@@ -240,7 +265,9 @@ def train_matcher(
     fit_rows, val_rows = train_rows[~valid_mask], train_rows[valid_mask]
     xtr, ytr, gtr = groups.flat(fit_rows, max_negatives=MAX_TRAIN_NEGATIVES, seed=seed)
     xva, yva, gva = groups.flat(val_rows)
-    progress(f"training LambdaRank on {len(gtr):,} groups / {len(ytr):,} rows (validation {len(gva):,} groups)")
+    progress(
+        f"training LambdaRank on {len(gtr):,} groups / {len(ytr):,} rows (validation {len(gva):,} groups)"
+    )
     ranker.fit(xtr, ytr, gtr, eval_set=(xva, yva, gva) if len(gva) else None)
     t_fit = time.perf_counter()
 
@@ -257,10 +284,9 @@ def train_matcher(
         "seconds_fit": round(t_fit - t_feat, 1),
     }
     if len(test_rows):
-        n, k, f = groups.x[test_rows].shape
-        scores = ranker.predict(groups.x[test_rows].reshape(n * k, f)).reshape(n, k)
-        scores = np.where(groups.cand[test_rows] >= 0, scores, -np.inf)
-        report["test_ndcg@10"] = round(ndcg_at(groups.labels[test_rows], scores, 10), 4)
+        scores = matcher.score(groups.x[test_rows], groups.cand[test_rows])
+        ndcg = M.ndcg_at_k(M.rank_labels(groups.labels[test_rows], scores), 10)
+        report["test_ndcg@10"] = round(M.mean(ndcg), 4)
     progress(f"trained in {time.perf_counter() - t0:.1f}s: {report}")
     return matcher, report
 
@@ -279,13 +305,23 @@ def ensure_world(world_dir: Path, n_firms: int, seed: int) -> None:
     write_world(simulate(n_firms, seed), world_dir, overwrite=True)
 
 
-def train_bundle(world_dir: Path, out: Path, n_firms: int, seed: int, candidates: int = 60, index_type: str = "flat", catalogue: Path | None = None) -> dict[str, Any]:
+def train_bundle(
+    world_dir: Path,
+    out: Path,
+    n_firms: int,
+    seed: int,
+    candidates: int = 60,
+    index_type: str = "flat",
+    catalogue: Path | None = None,
+) -> dict[str, Any]:
     """The whole ``parkmatch train``: world (generated if absent) → bundle on disk."""
     ensure_world(world_dir, n_firms, seed)
     catalogue = catalogue or R.data_file("parks.csv")
     parks = R.load_parks(catalogue)
     firms, events = load_world_frames(world_dir)
-    matcher, report = train_matcher(firms, events, parks, candidates=candidates, index_type=index_type, seed=0)
+    matcher, report = train_matcher(
+        firms, events, parks, candidates=candidates, index_type=index_type, seed=0
+    )
     data_hash = world_hash(world_dir, catalogue)
     now = datetime.now(UTC)
     manifest = {
@@ -302,6 +338,14 @@ def train_bundle(world_dir: Path, out: Path, n_firms: int, seed: int, candidates
     return matcher.manifest
 
 
-def cli_train(settings: Any, data_dir: Path, out: Path) -> int:
-    train_bundle(data_dir, out, settings.world_firms, settings.world_seed, settings.candidates, settings.index_type, settings.catalogue_path)
+def cli_train(
+    world_dir: Path,
+    out: Path,
+    n_firms: int,
+    seed: int,
+    candidates: int = 60,
+    index_type: str = "flat",
+    catalogue: Path | None = None,
+) -> int:
+    train_bundle(world_dir, out, n_firms, seed, candidates, index_type, catalogue)
     return 0

@@ -17,7 +17,14 @@ router = APIRouter(prefix="/v1/feedback", tags=["feedback"], responses=ERROR_RES
 @router.post("", response_model=FeedbackOut, status_code=201, summary="Record an outcome (officer or admin)")
 def add_feedback(body: FeedbackIn, model: ModelDep, session: SessionDep, who: Officer) -> Any:
     if body.park_id not in model.park_ids:
-        raise HTTPException(422, detail={"code": "unknown_park", "message": f"no park with id {body.park_id!r}", "field": "park_id"})
+        raise HTTPException(
+            422,
+            detail={
+                "code": "unknown_park",
+                "message": f"no park with id {body.park_id!r}",
+                "field": "park_id",
+            },
+        )
     return service.add_feedback(session, who, body)
 
 

@@ -14,10 +14,16 @@ from api.models import IndustryLevel, IndustryList
 router = APIRouter(prefix="/v1", tags=["reference"], responses=ERROR_RESPONSES)
 
 
-@router.get("/industries", response_model=IndustryList, summary="Search GB/T 4754-2017 industries by name or code prefix")
+@router.get(
+    "/industries",
+    response_model=IndustryList,
+    summary="Search GB/T 4754-2017 industries by name or code prefix",
+)
 async def industries(
     _who: AnyKey,
-    q: Annotated[str | None, Query(max_length=100, description="substring of the name, or a code prefix")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="substring of the name, or a code prefix")
+    ] = None,
     level: Annotated[IndustryLevel | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 50,
 ) -> Any:

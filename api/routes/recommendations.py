@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api import service
-from api.deps import AnyKey, InferenceDep, ModelDep, SettingsDep
+from api.deps import AnyKey, ConfigDep, InferenceDep, ModelDep
 from api.errors import ERROR_RESPONSES
 from api.models import BatchRequest, BatchResponse
 from features.schemas import FirmProfile, RecommendationResult
@@ -15,26 +15,46 @@ from features.schemas import FirmProfile, RecommendationResult
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=ERROR_RESPONSES)
 
 Top = Annotated[int, Query(ge=1, le=50, description="how many parks to return")]
-ExplainExcluded = Annotated[bool, Query(description="also list the parks removed by hard constraints, and why")]
+ExplainExcluded = Annotated[
+    bool, Query(description="also list the parks removed by hard constraints, and why")
+]
 
 
-@router.post("/recommendations", response_model=RecommendationResult, summary="Rank receiving parks for one firm")
+@router.post(
+    "/recommendations", response_model=RecommendationResult, summary="Rank receiving parks for one firm"
+)
 async def recommend(
-    firm: FirmProfile, model: ModelDep, inference: InferenceDep, _who: AnyKey, top: Top = 10, explain_excluded: ExplainExcluded = False
-) -> Any:
-    return await inference.run(service.recommend_one, model.matcher, firm, top, explain_excluded)
-
-
-@router.post("/recommendations/batch", response_model=BatchResponse, summary="Rank parks for many firms; bad firms are reported, not fatal")
-async def recommend_batch(
-    body: BatchRequest,
+    firm: FirmProfile,
     model: ModelDep,
-    settings: SettingsDep,
     inference: InferenceDep,
     _who: AnyKey,
     top: Top = 10,
     explain_excluded: ExplainExcluded = False,
 ) -> Any:
-    if len(body.firms) > settings.max_batch:
-        raise HTTPException(422, detail={"code": "validation_error", "message": f"at most {settings.max_batch} firms per call", "field": "firms"})
+    return await inference.run(service.recommend_one, model.matcher, firm, top, explain_excluded)
+
+
+@router.post(
+    "/recommendations/batch",
+    response_model=BatchResponse,
+    summary="Rank parks for many firms; bad firms are reported, not fatal",
+)
+async def recommend_batch(
+    body: BatchRequest,
+    model: ModelDep,
+    config: ConfigDep,
+    inference: InferenceDep,
+    _who: AnyKey,
+    top: Top = 10,
+    explain_excluded: ExplainExcluded = False,
+) -> Any:
+    if len(body.firms) > config.max_batch:
+        raise HTTPException(
+            422,
+            detail={
+                "code": "validation_error",
+                "message": f"at most {config.max_batch} firms per call",
+                "field": "firms",
+            },
+        )
     return await inference.run(service.recommend_batch, model.matcher, body.firms, top, explain_excluded)

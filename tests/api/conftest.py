@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.core.config import Settings
+from api.config import ApiConfig
 from api.main import create_app
 from matcher.core import Matcher
 
@@ -27,8 +27,8 @@ class Keys:
     admin_id: str
 
 
-def make_settings(home: Path, bundle_path: Path) -> Settings:
-    return Settings(home=home, model_dir=bundle_path, database_url=f"sqlite:///{(home / 'api.db').as_posix()}")
+def make_config(home: Path, bundle_path: Path) -> ApiConfig:
+    return ApiConfig(model_dir=bundle_path, database_url=f"sqlite:///{(home / 'api.db').as_posix()}")
 
 
 def make_keys(app: FastAPI) -> Keys:
@@ -45,7 +45,7 @@ def make_keys(app: FastAPI) -> Keys:
 
 @pytest.fixture(scope="module")
 def api_app(tmp_path_factory: pytest.TempPathFactory, bundle_path: Path, matcher: Matcher) -> FastAPI:
-    return create_app(make_settings(tmp_path_factory.mktemp("api"), bundle_path), matcher=matcher)
+    return create_app(make_config(tmp_path_factory.mktemp("api"), bundle_path), matcher=matcher)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,12 @@ from tests.api.conftest import FIRM, Keys, auth
 
 def test_health_and_version_need_no_key(client: TestClient) -> None:
     h = client.get("/health").json()
-    assert h == {"status": "ok", "model_loaded": True, "model_version": "test-small", "catalogue_size": h["catalogue_size"]}
+    assert h == {
+        "status": "ok",
+        "model_loaded": True,
+        "model_version": "test-small",
+        "catalogue_size": h["catalogue_size"],
+    }
     assert h["catalogue_size"] > 100
     v = client.get("/version").json()
     assert v["model_version"] == "test-small" and v["parkmatch"]
@@ -19,9 +24,12 @@ def test_health_and_version_need_no_key(client: TestClient) -> None:
 
 def test_openapi_and_docs(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert {"/v1/recommendations", "/v1/recommendations/batch", "/v1/parks", "/v1/parks/{park_id}", "/v1/industries",
-            "/v1/feedback", "/v1/admin/reload", "/health", "/version"} <= set(spec["paths"])  # fmt: skip
-    err = spec["paths"]["/v1/recommendations"]["post"]["responses"]["422"]["content"]["application/json"]["schema"]
+    expected = {"/v1/recommendations", "/v1/recommendations/batch", "/v1/parks", "/v1/parks/{park_id}"}
+    expected |= {"/v1/industries", "/v1/feedback", "/v1/admin/reload", "/health", "/version"}
+    assert expected <= set(spec["paths"])
+    err = spec["paths"]["/v1/recommendations"]["post"]["responses"]["422"]["content"]["application/json"][
+        "schema"
+    ]
     assert err["$ref"].endswith("/ErrorResponse")
     assert client.get("/docs").status_code == 200
 
@@ -38,10 +46,14 @@ def test_recommendation(client: TestClient, keys: Keys) -> None:
 
 def test_bearer_and_explain_excluded(client: TestClient, keys: Keys) -> None:
     firm = {**FIRM, "pollution_level": "high", "max_distance_km": 150}
-    r = client.post("/v1/recommendations?explain_excluded=true", json=firm, headers={"Authorization": f"Bearer {keys.viewer}"})
+    r = client.post(
+        "/v1/recommendations?explain_excluded=true",
+        json=firm,
+        headers={"Authorization": f"Bearer {keys.viewer}"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["excluded"], "a polluting firm with a short radius excludes parks"
-    assert {"park_id", "name", "rule", "detail"} <= set(r.json()["excluded"][0])
+    assert {"park_id", "park_name", "rule", "detail"} <= set(r.json()["excluded"][0])
 
 
 def test_top_bounds(client: TestClient, keys: Keys) -> None:
@@ -74,13 +86,25 @@ def test_validation_errors_name_the_field(client: TestClient, keys: Keys) -> Non
 def test_unknown_field_rejected(client: TestClient, keys: Keys) -> None:
     r = client.post("/v1/recommendations", json={**FIRM, "headcount": 5}, headers=auth(keys.viewer))
     assert r.status_code == 422
-    assert r.json()["error"] == {"code": "validation_error", "message": "unknown field 'headcount'", "field": "headcount"}
-    r = client.post("/v1/feedback", json={"firm_name": "x", "park_id": "p", "outcome": "signed", "extra": 1}, headers=auth(keys.officer))
+    assert r.json()["error"] == {
+        "code": "validation_error",
+        "message": "unknown field 'headcount'",
+        "field": "headcount",
+    }
+    r = client.post(
+        "/v1/feedback",
+        json={"firm_name": "x", "park_id": "p", "outcome": "signed", "extra": 1},
+        headers=auth(keys.officer),
+    )
     assert r.status_code == 422 and r.json()["error"]["field"] == "extra"
 
 
 def test_malformed_json(client: TestClient, keys: Keys) -> None:
-    r = client.post("/v1/recommendations", content=b"{not json", headers={**auth(keys.viewer), "Content-Type": "application/json"})
+    r = client.post(
+        "/v1/recommendations",
+        content=b"{not json",
+        headers={**auth(keys.viewer), "Content-Type": "application/json"},
+    )
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "validation_error"
 
@@ -106,7 +130,9 @@ def test_batch_reports_bad_firms_beside_good_ones(client: TestClient, keys: Keys
 
 def test_batch_matches_single(client: TestClient, keys: Keys) -> None:
     single = client.post("/v1/recommendations", json=FIRM, headers=auth(keys.viewer)).json()
-    batch = client.post("/v1/recommendations/batch", json={"firms": [FIRM, FIRM]}, headers=auth(keys.viewer)).json()
+    batch = client.post(
+        "/v1/recommendations/batch", json={"firms": [FIRM, FIRM]}, headers=auth(keys.viewer)
+    ).json()
     ids = [x["park_id"] for x in single["recommendations"]]
     assert [[x["park_id"] for x in res["recommendations"]] for res in batch["results"]] == [ids, ids]
 
@@ -129,14 +155,20 @@ def test_parks_list_filters_and_pagination(client: TestClient, keys: Keys) -> No
     hebei = client.get("/v1/parks", params={"province": "河北省", "limit": 500}, headers=h).json()
     assert 0 < hebei["total"] < everything["total"] and all(p["province"] == "河北省" for p in hebei["items"])
     pharma = client.get("/v1/parks", params={"industry_code": "27", "limit": 500}, headers=h).json()
-    assert pharma["total"] > 0 and all(any(c.startswith("27") for c in p["industry_codes"]) for p in pharma["items"])
+    assert pharma["total"] > 0 and all(
+        any(c.startswith("27") for c in p["industry_codes"]) for p in pharma["items"]
+    )
     city = hebei["items"][0]["city"]
     ptype = hebei["items"][0]["platform_type"]
     both = client.get("/v1/parks", params={"city": city, "platform_type": ptype}, headers=h).json()
-    assert both["total"] >= 1 and all(p["city"] == city and p["platform_type"] == ptype for p in both["items"])
+    assert both["total"] >= 1 and all(
+        p["city"] == city and p["platform_type"] == ptype for p in both["items"]
+    )
     page1 = client.get("/v1/parks?limit=3&offset=0", headers=h).json()
     page2 = client.get("/v1/parks?limit=3&offset=3", headers=h).json()
-    assert [p["park_id"] for p in page1["items"] + page2["items"]] == [p["park_id"] for p in everything["items"][:6]]
+    assert [p["park_id"] for p in page1["items"] + page2["items"]] == [
+        p["park_id"] for p in everything["items"][:6]
+    ]
     assert client.get("/v1/parks?limit=0", headers=h).json()["error"]["field"] == "limit"
 
 
@@ -157,17 +189,28 @@ def test_industries(client: TestClient, keys: Keys) -> None:
     assert r["items"] and all(i["code"].startswith("271") and i["level"] == "小类" for i in r["items"])
     r = client.get("/v1/industries", params={"limit": 5}, headers=h).json()
     assert len(r["items"]) == 5 and r["total"] > 1000
-    assert client.get("/v1/industries", params={"level": "bogus"}, headers=h).json()["error"]["field"] == "level"
+    assert (
+        client.get("/v1/industries", params={"level": "bogus"}, headers=h).json()["error"]["field"] == "level"
+    )
 
 
 def test_feedback_roundtrip(client: TestClient, keys: Keys) -> None:
     pid = client.get("/v1/parks?limit=1", headers=auth(keys.viewer)).json()["items"][0]["park_id"]
-    body = {"firm_id": "F9", "firm_name": "北京某公司", "park_id": pid, "outcome": "visited", "note": "看过两次"}
+    body = {
+        "firm_id": "F9",
+        "firm_name": "北京某公司",
+        "park_id": pid,
+        "outcome": "visited",
+        "note": "看过两次",
+    }
     r = client.post("/v1/feedback", json=body, headers=auth(keys.officer))
     assert r.status_code == 201, r.text
     saved = r.json()
     assert saved["org"] == "org-a" and saved["outcome"] == "visited" and saved["created_by"]
-    assert client.post("/v1/feedback", json={**body, "outcome": "signed"}, headers=auth(keys.admin)).status_code == 201
+    assert (
+        client.post("/v1/feedback", json={**body, "outcome": "signed"}, headers=auth(keys.admin)).status_code
+        == 201
+    )
     listed = client.get("/v1/feedback", headers=auth(keys.viewer)).json()
     assert listed["total"] >= 2 and {x["outcome"] for x in listed["items"]} >= {"visited", "signed"}
     assert saved["id"] in [x["id"] for x in listed["items"]]
@@ -175,7 +218,9 @@ def test_feedback_roundtrip(client: TestClient, keys: Keys) -> None:
 
 def test_feedback_validation(client: TestClient, keys: Keys) -> None:
     h = auth(keys.officer)
-    r = client.post("/v1/feedback", json={"firm_name": "x", "park_id": "NO-SUCH-PARK", "outcome": "signed"}, headers=h)
+    r = client.post(
+        "/v1/feedback", json={"firm_name": "x", "park_id": "NO-SUCH-PARK", "outcome": "signed"}, headers=h
+    )
     assert r.status_code == 422 and r.json()["error"]["field"] == "park_id"
     r = client.post("/v1/feedback", json={"firm_name": "x", "park_id": "P", "outcome": "married"}, headers=h)
     assert r.status_code == 422 and r.json()["error"]["field"] == "outcome"

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
-from api.core.config import Settings
 from api.db import Database, hash_key
 from api.serve import ensure_admin_key
+from parkmatch.cli import main
+from parkmatch.config import Settings
 
 
-def test_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keys_create_list_revoke(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("PARKMATCH_HOME", str(tmp_path))
     monkeypatch.delenv("PARKMATCH_DATABASE_URL", raising=False)
     assert main(["keys", "create", "--org", "津冀办", "--role", "officer", "--label", "desk 3"]) == 0
@@ -33,10 +35,12 @@ def test_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_bootstrap_admin_only_when_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'k.db'}", bootstrap_admin_org="bootstrap-org")
-    key = ensure_admin_key(settings)
+    settings = Settings(
+        home=tmp_path, database_url=f"sqlite:///{tmp_path / 'k.db'}", bootstrap_admin_org="bootstrap-org"
+    )
+    key = ensure_admin_key(settings.resolved_database_url(), settings.bootstrap_admin_org)
     assert key is not None and key in capsys.readouterr().out
-    assert ensure_admin_key(settings) is None
+    assert ensure_admin_key(settings.resolved_database_url(), settings.bootstrap_admin_org) is None
     db = Database(settings.resolved_database_url())
     p = db.authenticate(key)
     assert p is not None and p.role == "admin" and p.org == "bootstrap-org"

@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from matcher.core import Matcher
-from tests.api.conftest import FIRM, auth, make_keys, make_settings
+from tests.api.conftest import FIRM, auth, make_config, make_keys
 
 
 @pytest.fixture
 def fresh(tmp_path: Path, bundle_path: Path, matcher: Matcher) -> Iterator[tuple[TestClient, str]]:
-    app = create_app(make_settings(tmp_path / "home", bundle_path), matcher=matcher)
+    app = create_app(make_config(tmp_path / "home", bundle_path), matcher=matcher)
     with TestClient(app) as client:
         yield client, make_keys(app).admin
 
@@ -27,7 +27,9 @@ def _copy(bundle_path: Path, to: Path) -> Path:
     return to
 
 
-def test_corrupt_bundle_keeps_old_model(fresh: tuple[TestClient, str], bundle_path: Path, tmp_path: Path) -> None:
+def test_corrupt_bundle_keeps_old_model(
+    fresh: tuple[TestClient, str], bundle_path: Path, tmp_path: Path
+) -> None:
     client, admin = fresh
     bad = _copy(bundle_path, tmp_path / "bad")
     target = bad / "ranker.txt"
@@ -55,7 +57,9 @@ def test_good_bundle_swaps_version(fresh: tuple[TestClient, str], bundle_path: P
     assert client.get("/health").json()["model_version"] == "test-small-v2"
     after = client.post("/v1/recommendations", json=FIRM, headers=auth(admin)).json()
     assert after["model_version"] == "test-small-v2"
-    assert [x["park_id"] for x in after["recommendations"]] == [x["park_id"] for x in before["recommendations"]]
+    assert [x["park_id"] for x in after["recommendations"]] == [
+        x["park_id"] for x in before["recommendations"]
+    ]
     # no body: the configured model directory (the fixture bundle)
     r = client.post("/v1/admin/reload", headers=auth(admin))
     assert r.status_code == 200 and r.json()["model_version"] == "test-small"

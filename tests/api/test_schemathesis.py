@@ -15,11 +15,11 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from api.deps import ModelState
 from api.main import create_app
 from matcher.core import Matcher
-from tests.api.conftest import make_keys, make_settings
+from tests.api.conftest import make_config, make_keys
 
 # The schema is read at collection time; the model is put in place by the fixture below.
 _home = Path(tempfile.mkdtemp(prefix="parkmatch-st-"))
-app = create_app(make_settings(_home, _home / "no-model"))
+app = create_app(make_config(_home, _home / "no-model"))
 # reloading is exercised in test_reload.py; fuzzing it would reload the model dozens of times
 schema = schemathesis.openapi.from_dict(app.openapi()).exclude(path="/v1/admin/reload")
 schema.app = app  # calls go through ASGI, as with ``from_asgi`` (which would start the lifespan too early)
@@ -38,4 +38,6 @@ def _serving(matcher: Matcher) -> Iterator[None]:
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms(case: schemathesis.Case) -> None:
-    case.call_and_validate(headers={"X-API-Key": _state["key"]}, checks=[not_a_server_error, response_schema_conformance])
+    case.call_and_validate(
+        headers={"X-API-Key": _state["key"]}, checks=[not_a_server_error, response_schema_conformance]
+    )

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
 from features import reference as R
 from features import schemas as S
+from parkmatch.cli import main
 
 REQUIRED_PLATFORMS = (
     "雄安新区",
@@ -54,7 +54,9 @@ def test_every_decision_attribute_has_provenance() -> None:
             assert name in S.PARK_COLUMNS
     flagged = {name for row in df[S.ESTIMATED_FIELDS] for name in row}
     for name in flagged & set(S.PARK_DECISION_FIELDS):
-        documented = name in doc or (name.startswith("subsidy_") and f"/ {name.removeprefix('subsidy_')}" in doc)
+        documented = name in doc or (
+            name.startswith("subsidy_") and f"/ {name.removeprefix('subsidy_')}" in doc
+        )
         assert documented, f"no estimation rule for {name} in data/SOURCES.md"
 
 
@@ -137,7 +139,9 @@ def _write_catalogue(tmp_path: Path, mutate: dict[str, str]) -> Path:
         ({"port_access": "maybe"}, "port_access", "true/false"),
     ],
 )
-def test_bad_catalogue_row_names_file_line_and_field(tmp_path: Path, mutate: dict[str, str], field: str, words: str) -> None:
+def test_bad_catalogue_row_names_file_line_and_field(
+    tmp_path: Path, mutate: dict[str, str], field: str, words: str
+) -> None:
     path = _write_catalogue(tmp_path, mutate)
     with pytest.raises(R.ReferenceDataError) as info:
         R.load_parks(path)
@@ -147,7 +151,9 @@ def test_bad_catalogue_row_names_file_line_and_field(tmp_path: Path, mutate: dic
     assert str(path) in str(err) and words in str(err)
 
 
-def test_bad_catalogue_through_the_cli_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_catalogue_through_the_cli_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = _write_catalogue(tmp_path, {"adcode": ""})
     assert main(["parks", "--catalogue", str(path)]) == 2
     err = capsys.readouterr().err

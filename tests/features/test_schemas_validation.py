@@ -32,7 +32,9 @@ def test_unknown_fields_and_bad_values_are_rejected_by_name() -> None:
 
 
 def test_lists_accept_semicolon_text() -> None:
-    p = S.FirmProfile(name="甲", industry_code="2710", functions="production;rnd", subsidy_priorities="tax；land")  # type: ignore[arg-type]
+    p = S.FirmProfile(
+        name="甲", industry_code="2710", functions="production;rnd", subsidy_priorities="tax；land"
+    )  # type: ignore[arg-type]
     assert p.functions == ["production", "rnd"]
     assert p.subsidy_priorities == ["tax", "land"]
 
@@ -57,7 +59,14 @@ def test_validator_names_row_and_field_and_keeps_valid_rows() -> None:
     )
     assert rows == [1, 8]
     fields = {row: field for row, field, _ in errors}
-    assert fields == {2: "industry_code", 3: "employees", 4: "name", 5: "functions", 6: "industry_code", 7: "origin_district"}
+    assert fields == {
+        2: "industry_code",
+        3: "employees",
+        4: "name",
+        5: "functions",
+        6: "industry_code",
+        7: "origin_district",
+    }
     reasons = {row: reason for row, _, reason in errors}
     assert "9999" in reasons[2]
     assert "flying" in reasons[5]
@@ -73,7 +82,9 @@ def test_code_validation_uses_the_standard_not_just_the_shape() -> None:
 def test_imputation_fills_from_priors_and_reports_what_it_filled() -> None:
     priors = Priors.bundled()
     batch, errors = prepare(
-        columns_from_records([{"name": "甲", "industry_code": "2710", "employees": 200, "beijing_ties": 0.2}]),
+        columns_from_records(
+            [{"name": "甲", "industry_code": "2710", "employees": 200, "beijing_ties": 0.2}]
+        ),
         priors,
         None,
     )
@@ -95,14 +106,20 @@ def test_imputation_infers_the_industry_from_the_description() -> None:
         calls.append(list(texts))  # type: ignore[call-overload]
         return ["5941"]
 
-    batch, _ = prepare(columns_from_records([{"name": "甲", "description": "仓储物流"}]), Priors.bundled(), infer)
+    batch, _ = prepare(
+        columns_from_records([{"name": "甲", "description": "仓储物流"}]), Priors.bundled(), infer
+    )
     assert calls == [["仓储物流"]]
     assert batch.cols[S.INDUSTRY_CODE][0] == "5941"
     assert S.INDUSTRY_CODE in batch.imputed[0]
 
 
 def test_office_functions_need_no_land() -> None:
-    batch, _ = validate_columns(columns_from_records([{"name": "甲", "industry_code": "6513", "functions": ["headquarters"], "employees": 500}]))
+    batch, _ = validate_columns(
+        columns_from_records(
+            [{"name": "甲", "industry_code": "6513", "functions": ["headquarters"], "employees": 500}]
+        )
+    )
     out = impute(batch, Priors.bundled(), None)
     assert out.cols[S.LAND_NEED_MU][0] == 0.0
     assert np.isfinite(out.cols[S.FLOOR_AREA_NEED_M2][0]) and out.cols[S.FLOOR_AREA_NEED_M2][0] > 0

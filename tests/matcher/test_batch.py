@@ -12,9 +12,12 @@ import pytest
 from openpyxl import load_workbook
 
 from features import schemas as S
-from features.io import MALFORMED_FIELD, FirmTableError
-from matcher import batch as B
+from matcher.allocation import ALLOCATED, ALLOCATED_RANK
+from matcher.batch import engines, match_file, writers
+from matcher.batch.readers import MALFORMED_FIELD, FirmTableError
+from matcher.batch.workdir import MANIFEST
 from matcher.core import Matcher
+from matcher.metrics import gini
 from training.synth import simulate
 
 CN_HEADERS = {
@@ -54,7 +57,7 @@ def reference(
     matcher: Matcher, firms: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
 ) -> pd.DataFrame:
     d = tmp_path_factory.mktemp("ref")
-    B.match_file(
+    match_file(
         matcher, write_input(firms, d / "in.parquet"), d / "ref.parquet", chunk_rows=50, progress=False
     )
     return pd.read_parquet(d / "ref.parquet")
@@ -81,7 +84,7 @@ def test_every_format_and_encoding_matches_every_row(
 ) -> None:
     df = firms[list(CN_HEADERS)].rename(columns=CN_HEADERS) if chinese else firms
     inp = write_input(df, tmp_path / name, encoding or "utf-8")
-    summary = B.match_file(matcher, inp, tmp_path / "out.parquet", chunk_rows=50, progress=False)
+    summary = match_file(matcher, inp, tmp_path / "out.parquet", chunk_rows=50, progress=False)
     out = pd.read_parquet(tmp_path / "out.parquet")
     assert summary.rows_read == summary.matched == len(firms) and summary.rejected == 0
     assert sorted(out[S.ROW].unique()) == list(range(1, len(firms) + 1))
@@ -105,7 +108,7 @@ def test_bad_rows_become_rejects_and_good_rows_match(matcher: Matcher, tmp_path:
     ]
     inp = tmp_path / "bad.csv"
     inp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    summary = B.match_file(matcher, inp, tmp_path / "out.csv", progress=False)
+    summary = match_file(matcher, inp, tmp_path / "out.csv", progress=False)
     rejects = pd.read_csv(tmp_path / "out.csv.rejects.csv", encoding="utf-8-sig")
     assert list(zip(rejects[S.ROW], rejects[S.FIELD], strict=True)) == [
         (2, S.INDUSTRY_CODE),
@@ -121,21 +124,21 @@ def test_bad_rows_become_rejects_and_good_rows_match(matcher: Matcher, tmp_path:
 
 def test_empty_input_gives_empty_output(matcher: Matcher, tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_bytes(b"")
-    summary = B.match_file(matcher, tmp_path / "empty.csv", tmp_path / "out.parquet", progress=False)
+    summary = match_file(matcher, tmp_path / "empty.csv", tmp_path / "out.parquet", progress=False)
     out = pd.read_parquet(tmp_path / "out.parquet")
     assert len(out) == 0 and S.PARK_ID in out.columns
     assert summary.rows_read == 0 and "no data rows" in summary.text()
     header_only = tmp_path / "h.csv"
     header_only.write_text("企业名称,行业代码\n", encoding="utf-8")
-    B.match_file(matcher, header_only, tmp_path / "h.xlsx", progress=False)
-    assert load_workbook(tmp_path / "h.xlsx").sheetnames == [B.SHEET_RESULTS, B.SHEET_REJECTS]
+    match_file(matcher, header_only, tmp_path / "h.xlsx", progress=False)
+    assert load_workbook(tmp_path / "h.xlsx").sheetnames == [writers.SHEET_RESULTS, writers.SHEET_REJECTS]
 
 
 def test_unusable_file_is_refused_and_nothing_written(matcher: Matcher, tmp_path: Path) -> None:
     inp = tmp_path / "x.csv"
     inp.write_text("公司,地址\n甲,北京\n", encoding="utf-8")
     with pytest.raises(FirmTableError, match="headers found"):
-        B.match_file(matcher, inp, tmp_path / "out.csv", progress=False)
+        match_file(matcher, inp, tmp_path / "out.csv", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
 
 
@@ -143,19 +146,24 @@ def test_output_formats_read_back(
     matcher: Matcher, firms: pd.DataFrame, reference: pd.DataFrame, tmp_path: Path
 ) -> None:
     inp = write_input(firms.head(30), tmp_path / "in.parquet")
-    B.match_file(matcher, inp, tmp_path / "out.csv", progress=False)
+    match_file(matcher, inp, tmp_path / "out.csv", progress=False)
     raw = (tmp_path / "out.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     csv = pd.read_csv(tmp_path / "out.csv", encoding="utf-8-sig", dtype={S.FIRM_ID: str})
     ref = reference[reference[S.ROW] <= 30].reset_index(drop=True)
     assert key(csv) == key(ref)
     assert csv[S.REASONS].tolist() == ref[S.REASONS].tolist()
-    B.match_file(matcher, inp, tmp_path / "out.xlsx", progress=False)
+    match_file(matcher, inp, tmp_path / "out.xlsx", progress=False)
     wb = load_workbook(tmp_path / "out.xlsx", read_only=True)
-    assert wb.sheetnames == [B.SHEET_RESULTS, B.SHEET_REJECTS]
-    rows = list(wb[B.SHEET_RESULTS].iter_rows(values_only=True))
+    assert wb.sheetnames == [writers.SHEET_RESULTS, writers.SHEET_REJECTS]
+    rows = list(wb[writers.SHEET_RESULTS].iter_rows(values_only=True))
     assert rows[0][:4] == (S.ROW, S.FIRM_ID, "firm_name", S.RANK) and len(rows) == len(ref) + 1
-    assert list(next(wb[B.SHEET_REJECTS].iter_rows(values_only=True))) == [S.ROW, S.FIELD, S.ERROR, S.FIRM_ID]
+    assert list(next(wb[writers.SHEET_REJECTS].iter_rows(values_only=True))) == [
+        S.ROW,
+        S.FIELD,
+        S.ERROR,
+        S.FIRM_ID,
+    ]
     wb.close()
     assert not (tmp_path / "out.xlsx.rejects.csv").exists()
 
@@ -163,15 +171,15 @@ def test_output_formats_read_back(
 def test_excel_row_limit_is_a_clear_error(
     matcher: Matcher, firms: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(B, "EXCEL_MAX_ROWS", 50)
+    monkeypatch.setattr(writers, "EXCEL_MAX_ROWS", 50)
     inp = write_input(firms.head(20), tmp_path / "in.csv")
     with pytest.raises(ValueError, match=r"Excel.*parquet"):
-        B.match_file(matcher, inp, tmp_path / "out.xlsx", progress=False)
+        match_file(matcher, inp, tmp_path / "out.xlsx", progress=False)
     assert not (tmp_path / "out.xlsx").exists()
 
 
 def failing_after(monkeypatch: pytest.MonkeyPatch, k: int) -> None:
-    real = B.process_chunk
+    real = engines.process_chunk
     calls = {"n": 0}
 
     def flaky(matcher: Matcher, chunk, top: int):  # type: ignore[no-untyped-def]
@@ -180,7 +188,7 @@ def failing_after(monkeypatch: pytest.MonkeyPatch, k: int) -> None:
             raise RuntimeError("simulated crash")
         return real(matcher, chunk, top)
 
-    monkeypatch.setattr(B, "process_chunk", flaky)
+    monkeypatch.setattr(engines, "process_chunk", flaky)
 
 
 def test_crash_leaves_no_output_and_resume_completes(
@@ -195,11 +203,11 @@ def test_crash_leaves_no_output_and_resume_completes(
     with monkeypatch.context() as mp:
         failing_after(mp, 2)
         with pytest.raises(RuntimeError, match="simulated crash"):
-            B.match_file(matcher, inp, out, chunk_rows=25, progress=False)
+            match_file(matcher, inp, out, chunk_rows=25, progress=False)
     assert not out.exists() and not list(tmp_path.glob(".out.parquet*"))
-    manifest = json.loads((tmp_path / "out.parquet.parts" / B.MANIFEST).read_text(encoding="utf-8"))
+    manifest = json.loads((tmp_path / "out.parquet.parts" / MANIFEST).read_text(encoding="utf-8"))
     assert sorted(manifest["done"]) == ["0", "1"]
-    summary = B.match_file(matcher, inp, out, chunk_rows=25, resume=True, progress=False)
+    summary = match_file(matcher, inp, out, chunk_rows=25, resume=True, progress=False)
     assert summary.chunks_resumed == 2 and summary.chunks == 5 and summary.rows_read == len(firms)
     got = pd.read_parquet(out)
     pd.testing.assert_frame_equal(got, reference)
@@ -218,8 +226,8 @@ def test_stale_parts_are_discarded_without_resume(
     with monkeypatch.context() as mp:
         failing_after(mp, 1)
         with pytest.raises(RuntimeError):
-            B.match_file(matcher, inp, out, chunk_rows=50, progress=False)
-    summary = B.match_file(matcher, inp, out, chunk_rows=50, progress=False)
+            match_file(matcher, inp, out, chunk_rows=50, progress=False)
+    summary = match_file(matcher, inp, out, chunk_rows=50, progress=False)
     assert summary.chunks_resumed == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), reference)
 
@@ -230,18 +238,18 @@ def test_allocate_respects_capacity_and_reports_gini(
     small = copy.copy(matcher)
     small.parks = matcher.parks.assign(**{S.CAPACITY_PER_YEAR: 2})
     inp = write_input(firms, tmp_path / "in.parquet")
-    summary = B.match_file(small, inp, tmp_path / "out.parquet", allocate=True, progress=False)
+    summary = match_file(small, inp, tmp_path / "out.parquet", allocate=True, progress=False)
     out = pd.read_parquet(tmp_path / "out.parquet")
-    assert {B.ALLOCATED_RANK, B.ALLOCATED} <= set(out.columns)
-    firsts = out[out[B.ALLOCATED_RANK] == 1]
+    assert {ALLOCATED_RANK, ALLOCATED} <= set(out.columns)
+    firsts = out[out[ALLOCATED_RANK] == 1]
     assert len(firsts) == out[S.ROW].nunique()
-    assert firsts[firsts[B.ALLOCATED]].groupby(S.PARK_ID).size().max() <= 2
+    assert firsts[firsts[ALLOCATED]].groupby(S.PARK_ID).size().max() <= 2
     # every firm's allocated ranks are a permutation of its original ranks
     for _, g in out.groupby(S.ROW):
-        assert sorted(g[B.ALLOCATED_RANK]) == sorted(g[S.RANK])
+        assert sorted(g[ALLOCATED_RANK]) == sorted(g[S.RANK])
     # a firm that was not allocated keeps its order
-    unalloc = out[~out[B.ALLOCATED]]
-    assert (unalloc[B.ALLOCATED_RANK] == unalloc[S.RANK]).all()
+    unalloc = out[~out[ALLOCATED]]
+    assert (unalloc[ALLOCATED_RANK] == unalloc[S.RANK]).all()
     a = summary.allocation
     assert (
         a is not None and a["gini_after"] < a["gini_before"] and a["coverage_after"] >= a["coverage_before"]
@@ -250,8 +258,8 @@ def test_allocate_respects_capacity_and_reports_gini(
 
 
 def test_gini() -> None:
-    assert B.gini(np.array([5, 5, 5])) == pytest.approx(0.0)
-    assert B.gini(np.array([0, 0, 0, 9])) == pytest.approx(0.75)
+    assert gini(np.array([5, 5, 5])) == pytest.approx(0.0)
+    assert gini(np.array([0, 0, 0, 9])) == pytest.approx(0.75)
 
 
 @pytest.mark.integration
@@ -259,8 +267,8 @@ def test_dask_equals_local(bundle_path: Path, tmp_path: Path) -> None:
     df = simulate(10_000, 5).firms[list(S.FIRM_COLUMNS)]
     inp = tmp_path / "in.parquet"
     df.to_parquet(inp, index=False)
-    local = B.match_file(bundle_path, inp, tmp_path / "local.parquet", chunk_rows=2500, progress=False)
-    dask = B.match_file(
+    local = match_file(bundle_path, inp, tmp_path / "local.parquet", chunk_rows=2500, progress=False)
+    dask = match_file(
         bundle_path, inp, tmp_path / "dask.parquet", engine="dask", workers=2, chunk_rows=2500, progress=False
     )
     a, b = pd.read_parquet(tmp_path / "local.parquet"), pd.read_parquet(tmp_path / "dask.parquet")

@@ -15,62 +15,72 @@ from features.pairs import FEATURE_NAMES
 from matcher.bundle import BundleError
 from matcher.core import Matcher
 
-PHARMA = {"name": "北京某原料药有限公司", "industry_code": "2710", "functions": ["production"], "employees": 300}
+PHARMA = {
+    "name": "北京某原料药有限公司",
+    "industry_code": "2710",
+    "functions": ["production"],
+    "employees": 300,
+}
 
 
-def ranking(result: dict[str, object]) -> list[str]:
-    return [r[S.PARK_ID] for r in result["recommendations"]]  # type: ignore[attr-defined]
+def ranking(result: S.RecommendationResult) -> list[str]:
+    return [r.park_id for r in result.recommendations]
 
 
 def test_partial_profiles_work_and_report_imputation(matcher: Matcher) -> None:
     by_code = matcher.recommend({"name": "甲", "industry_code": "3670"})
-    assert len(by_code["recommendations"]) == 10
-    assert S.INDUSTRY_CODE not in by_code["imputed"]
+    assert len(by_code.recommendations) == 10
+    assert S.INDUSTRY_CODE not in by_code.imputed
     by_text = matcher.recommend({"name": "乙", "description": "化学原料药的研发与生产"})
-    assert S.INDUSTRY_CODE in by_text["imputed"]
-    assert by_text["recommendations"]
-    for rec in by_code["recommendations"]:
-        assert set(rec["criteria"]) == set(S.CRITERIA)
-        assert all(0.0 <= v <= 1.0 for v in rec["criteria"].values())
-        assert 2 <= len(rec["reasons"]) <= 4
-    ranks = [r["rank"] for r in by_code["recommendations"]]
+    assert S.INDUSTRY_CODE in by_text.imputed
+    assert by_text.recommendations
+    for rec in by_code.recommendations:
+        assert set(rec.criteria) == set(S.CRITERIA)
+        assert all(0.0 <= v <= 1.0 for v in rec.criteria.values())
+        assert 2 <= len(rec.reasons) <= 4
+    ranks = [r.rank for r in by_code.recommendations]
     assert ranks == list(range(1, 11))
-    scores = [r["score"] for r in by_code["recommendations"]]
+    scores = [r.score for r in by_code.recommendations]
     assert scores == sorted(scores, reverse=True)
 
 
 def test_renaming_a_firm_changes_nothing(matcher: Matcher) -> None:
     a = matcher.recommend({**PHARMA, "name": "北京甲药业有限公司", "firm_id": "A"})
     b = matcher.recommend({**PHARMA, "name": "完全不同的名字", "firm_id": "B"})
-    assert a["recommendations"] == b["recommendations"]
+    assert a.recommendations == b.recommendations
 
 
 def test_land_need_above_a_parks_land_removes_it(matcher: Matcher) -> None:
     base = {**PHARMA, "land_need_mu": 5}
-    first = matcher.recommend(base)["recommendations"][0]
-    land = float(matcher.parks.set_index(S.PARK_ID).loc[first[S.PARK_ID], S.AVAILABLE_LAND_MU])
+    first = matcher.recommend(base).recommendations[0]
+    land = float(matcher.parks.set_index(S.PARK_ID).loc[first.park_id, S.AVAILABLE_LAND_MU])
     hungry = matcher.recommend({**base, "land_need_mu": land + 1}, explain_excluded=True)
-    assert first[S.PARK_ID] not in ranking(hungry)
-    rules = {e[S.PARK_ID]: e["rule"] for e in hungry["excluded"]}
-    assert rules[first[S.PARK_ID]] == "land"
+    assert first.park_id not in ranking(hungry)
+    rules = {e.park_id: e.rule for e in hungry.excluded}
+    assert rules[first.park_id] == "land"
     # every remaining recommendation really has the land
-    for rec in hungry["recommendations"]:
-        assert matcher.parks.set_index(S.PARK_ID).loc[rec[S.PARK_ID], S.AVAILABLE_LAND_MU] >= land + 1
+    for rec in hungry.recommendations:
+        assert matcher.parks.set_index(S.PARK_ID).loc[rec.park_id, S.AVAILABLE_LAND_MU] >= land + 1
 
 
-def test_more_beijing_ties_never_moves_the_top_result_farther(matcher: Matcher, small_world: tuple[object, Path]) -> None:
+def test_more_beijing_ties_never_moves_the_top_result_farther(
+    matcher: Matcher, small_world: tuple[object, Path]
+) -> None:
     world, _ = small_world
     firms = world.firms.sample(60, random_state=3)  # type: ignore[attr-defined]
     dist = matcher.parks.set_index(S.PARK_ID)[S.DISTANCE_KM]
     far, near = [], []
     for rec in firms.to_dict("records"):
-        base = {k: rec[k] for k in (S.NAME, S.INDUSTRY_CODE, S.DESCRIPTION, S.FUNCTIONS_COL, S.EMPLOYEES, S.LAND_NEED_MU)}
+        base = {
+            k: rec[k]
+            for k in (S.NAME, S.INDUSTRY_CODE, S.DESCRIPTION, S.FUNCTIONS_COL, S.EMPLOYEES, S.LAND_NEED_MU)
+        }
         base[S.FUNCTIONS_COL] = list(base[S.FUNCTIONS_COL])
         low = matcher.recommend({**base, S.BEIJING_TIES: 0.05, S.MAX_DISTANCE_KM: 600}, top=1)
         high = matcher.recommend({**base, S.BEIJING_TIES: 0.95, S.MAX_DISTANCE_KM: 600}, top=1)
-        if low["recommendations"] and high["recommendations"]:
-            far.append(dist[low["recommendations"][0][S.PARK_ID]])
-            near.append(dist[high["recommendations"][0][S.PARK_ID]])
+        if low.recommendations and high.recommendations:
+            far.append(dist[low.recommendations[0].park_id])
+            near.append(dist[high.recommendations[0].park_id])
     assert len(near) >= 50
     assert np.mean(near) <= np.mean(far)
 
@@ -81,19 +91,22 @@ def test_pharma_api_producer_gets_a_pharma_park_with_offsite_supervision(matcher
     hits = [
         pid
         for pid in ranking(result)
-        if any(c.startswith("27") for c in parks.loc[pid, S.INDUSTRY_CODES]) and parks.loc[pid, S.KEEPS_BEIJING_REGISTRATION]
+        if any(c.startswith("27") for c in parks.loc[pid, S.INDUSTRY_CODES])
+        and parks.loc[pid, S.KEEPS_BEIJING_REGISTRATION]
     ]
     assert hits, ranking(result)
 
 
 def test_restricted_and_polluting_firms_are_excluded_with_the_rule(matcher: Matcher) -> None:
-    result = matcher.recommend({"name": "钢厂", "industry_code": "3110", "pollution_level": "high"}, explain_excluded=True, top=50)
+    result = matcher.recommend(
+        {"name": "钢厂", "industry_code": "3110", "pollution_level": "high"}, explain_excluded=True, top=50
+    )
     parks = matcher.parks.set_index(S.PARK_ID)
-    for rec in result["recommendations"]:
-        assert parks.loc[rec[S.PARK_ID], S.MAX_POLLUTION_LEVEL] == "high"
-    rules = {e["rule"] for e in result["excluded"]}
+    for rec in result.recommendations:
+        assert parks.loc[rec.park_id, S.MAX_POLLUTION_LEVEL] == "high"
+    rules = {e.rule for e in result.excluded}
     assert "pollution" in rules or "restricted_industry" in rules
-    assert all(e["detail"] for e in result["excluded"])
+    assert all(e.detail for e in result.excluded)
 
 
 def test_contributions_add_up_to_the_score(matcher: Matcher, small_world: tuple[object, Path]) -> None:
@@ -102,7 +115,9 @@ def test_contributions_add_up_to_the_score(matcher: Matcher, small_world: tuple[
     _, cands, x = matcher.features(batch)
     rows = x[cands.parks >= 0]
     contrib = matcher.ranker.contributions(rows)
-    np.testing.assert_allclose(contrib.sum(axis=1) + matcher.ranker.contrib_bias_, matcher.ranker.predict(rows), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        contrib.sum(axis=1) + matcher.ranker.contrib_bias_, matcher.ranker.predict(rows), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_recommend_frame_is_the_batch_path(matcher: Matcher) -> None:

@@ -1,4 +1,7 @@
-"""End-to-end evaluation on the session fixtures (small samples), and the pure helpers."""
+"""End-to-end evaluation on the session fixtures (small samples), and the pure helpers.
+
+Evaluation must score the model exactly as serving does, so one test pins the model's top 10 in
+evaluation to :meth:`Matcher.match`'s for the same firms."""
 
 from __future__ import annotations
 
@@ -8,12 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from api.core.config import Settings
+from features import schemas as S
+from features.pairs import FEATURE_NAMES
 from features.reference import load_parks
-from matcher.core import Matcher
+from features.validation import FirmBatch, columns_from_frame
+from matcher.core import Matcher, MatchResult
+from training import baselines as B
 from training import evaluate as E
+from training import relocations as RL
+from training import report as RP
 from training.synth import World
 
 TINY = E.EvalConfig(
@@ -24,6 +33,7 @@ TINY = E.EvalConfig(
     byfirm_estimators=25,
     top_divisions=3,
     seed=3,
+    omitted_needs=True,
 )
 
 
@@ -36,7 +46,8 @@ def doc(matcher: Matcher, small_world: tuple[World, Path]) -> dict[str, Any]:
 def test_json_structure(doc: dict[str, Any]) -> None:
     for split in ("temporal", "by_firm"):
         s = doc[split]
-        assert set(s["rankers"]) == set(E.RANKERS)
+        assert list(s["rankers"]) == list(B.RANKERS)
+        assert s["needs_omitted_share"] == 0.0
         for r in s["rankers"].values():
             for m in E.CI_METRICS:
                 c = r[m]
@@ -53,7 +64,63 @@ def test_json_structure(doc: dict[str, Any]) -> None:
     assert rr["n_cases"] == 67
     assert set(rr["summary"]) == {"model", "scorecard"}
     assert {"beats", "model_share_of_oracle_ndcg@10", "coverage"} <= set(doc["acceptance"])
-    json.loads(E.to_json(doc))  # serialisable, NaN -> null
+    json.loads(RP.to_json(doc))  # serialisable, NaN -> null
+
+
+def test_omitted_needs_reported_beside_default(doc: dict[str, Any]) -> None:
+    o = doc["omitted_needs"]
+    assert o["setting"] == "officer_omits_needs" and o["share"] == E.OFFICER_OMITS_NEEDS == 0.5
+    assert o["skipped"] is False
+    for split in ("temporal", "by_firm"):
+        assert o[split]["needs_omitted_share"] == 0.5
+        assert o[split]["n_groups"] == doc[split]["n_groups"]
+        assert list(o[split]["rankers"]) == list(B.RANKERS)
+    assert "officer_omits_needs" in RP.table(doc)
+
+
+def test_quick_mode_skips_omitted_needs_and_says_so(small_world: tuple[World, Path]) -> None:
+    quick = E.EvalConfig.for_mode(quick=True)
+    assert quick.omitted_needs is False and E.EvalConfig.for_mode(quick=False).omitted_needs is True
+    o = E.omitted_needs_report({}, small_world[0], quick, lambda _m: None)
+    assert o["skipped"] is True and o["setting"] == "officer_omits_needs" and "quick" in o["reason"]
+    assert "skipped" in RP.omitted_needs_line({"omitted_needs": o})
+
+
+def _match_top10(matcher: Matcher, firms: pd.DataFrame) -> tuple[FirmBatch, list[list[int]]]:
+    batch, errors = matcher.prepare(columns_from_frame(firms), rows=np.arange(len(firms)))
+    assert not errors
+    res: MatchResult = matcher.match(batch, top=10)
+    per_firm: list[list[int]] = [[] for _ in range(len(batch))]
+    for f, r, p in sorted(zip(res.firm_pos.tolist(), res.rank.tolist(), res.park_pos.tolist(), strict=True)):
+        assert r == len(per_firm[f]) + 1
+        per_firm[f].append(p)
+    return batch, per_firm
+
+
+def _as_lists(top: np.ndarray) -> list[list[int]]:
+    return [[int(p) for p in row if p >= 0] for row in top]
+
+
+def test_model_top10_equals_match(matcher: Matcher, small_world: tuple[World, Path]) -> None:
+    world, _ = small_world
+    firms = world.firms.iloc[:40].reset_index(drop=True)
+    batch, want = _match_top10(matcher, firms)
+    # the coverage path (serving features: whole history, the decision year)
+    _, cands, x = matcher.features(batch)
+    pop = B.popularity_counts(matcher, world.events)
+    scores = E.all_scores(matcher, world, x, cands.parks, cands.sim, np.arange(len(firms)), None, pop, 0)
+    assert _as_lists(E.top_parks(scores["model"], cands.parks, 10)) == want
+    # the split path (candidate lists built from events), for events in the decision year
+    events = pd.DataFrame(
+        {
+            S.FIRM_ID: firms[S.FIRM_ID],
+            S.YEAR: matcher.decision_year,
+            S.CHOSEN_PARK_ID: str(matcher.park_arrays.ids[0]),
+            S.SHORTLIST_PARK_IDS: [[] for _ in range(len(firms))],
+        }
+    )
+    groups, _rows, split_scores = E.score_events(matcher, world, events, pop, 0)
+    assert _as_lists(E.top_parks(split_scores["model"], groups.cand, 10)) == want
 
 
 def test_oracle_beats_random(doc: dict[str, Any]) -> None:
@@ -64,9 +131,9 @@ def test_oracle_beats_random(doc: dict[str, Any]) -> None:
 
 
 def test_report_and_table(doc: dict[str, Any]) -> None:
-    page = E.render_html(doc)
+    page = RP.render_html(doc)
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "http" not in page.split("<body>")[0]
-    text = E.table(doc)
+    text = RP.table(doc)
     assert "model" in text and "oracle" in text and "real relocations" in text
 
 
@@ -86,12 +153,7 @@ def test_cli_evaluate_loads_world_and_bundle(
 
     monkeypatch.setattr(E, "evaluate", fake)
     report = tmp_path / "r.html"
-    assert (
-        E.cli_evaluate(
-            Settings(world_dir=small_world[1]), bundle_path, as_json=True, report=report, quick=True
-        )
-        == 0
-    )
+    assert E.cli_evaluate(bundle_path, small_world[1], as_json=True, report=report, quick=True) == 0
     assert seen == {"events": len(small_world[0].events), "quick": True}
     assert json.loads(capsys.readouterr().out)["model_version"] == doc["model_version"]
     assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
@@ -102,7 +164,7 @@ def test_park_matching_rules() -> None:
     name = dict(zip(parks["park_id"], parks["name"], strict=True))
 
     def ids(dest: str, ad: str) -> tuple[list[str], str]:
-        hits, tier = E.match_parks(dest, ad, parks)
+        hits, tier = RL.match_parks(dest, ad, parks)
         return [str(parks["park_id"].iloc[j]) for j in hits], tier
 
     got, tier = ids("北京·沧州渤海新区生物医药产业园", "130983")
@@ -116,9 +178,9 @@ def test_park_matching_rules() -> None:
 
 
 def test_county_equivalence_and_scorecard() -> None:
-    assert E.same_county("133100", "130638") and E.same_county("130632", "133100")
-    assert not E.same_county("133100", "130983")
-    x = np.zeros((1, 2, len(E.FEATURE_NAMES)), dtype=np.float32)
-    s = E.scorecard_scores(x, np.array([[0, -1]]))
+    assert RL.same_county("133100", "130638") and RL.same_county("130632", "133100")
+    assert not RL.same_county("133100", "130983")
+    x = np.zeros((1, 2, len(FEATURE_NAMES)), dtype=np.float32)
+    s = B.scorecard_scores(x, np.array([[0, -1]]))
     assert math.isfinite(s[0, 0]) and s[0, 1] == -np.inf
-    assert sum(E.SCORECARD_WEIGHTS.values()) == pytest.approx(1.0)
+    assert sum(B.SCORECARD_WEIGHTS.values()) == pytest.approx(1.0)

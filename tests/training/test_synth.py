@@ -48,7 +48,9 @@ def _digest(d: Path) -> dict[str, str]:
 
 
 def test_files_and_columns(world_dir: Path) -> None:
-    assert {"firms.parquet", "events.parquet", "truth.json", "latent.parquet"} <= {f.name for f in world_dir.iterdir()}
+    assert {"firms.parquet", "events.parquet", "truth.json", "latent.parquet"} <= {
+        f.name for f in world_dir.iterdir()
+    }
     firms = pq.read_table(world_dir / "firms.parquet")
     assert set(S.FIRM_COLUMNS) <= set(firms.column_names)
     for col in S.FIRM_LIST_COLUMNS:
@@ -60,7 +62,9 @@ def test_files_and_columns(world_dir: Path) -> None:
     assert events[S.YEAR].between(2014, 2024).all()
     sizes = events[S.SHORTLIST_PARK_IDS].map(len)
     assert sizes.between(2, 6).all()
-    assert all(c in set(s) for c, s in zip(events[S.CHOSEN_PARK_ID], events[S.SHORTLIST_PARK_IDS], strict=True))
+    assert all(
+        c in set(s) for c, s in zip(events[S.CHOSEN_PARK_ID], events[S.SHORTLIST_PARK_IDS], strict=True)
+    )
     assert events[S.FIRM_ID].is_unique
     truth = json.loads((world_dir / "truth.json").read_text(encoding="utf-8"))
     assert truth["seed"] == SEED and truth["n_firms"] == N and truth["capacity"]["scale"] > 0

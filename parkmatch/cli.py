@@ -1,17 +1,19 @@
-"""The ``parkmatch`` command.
+"""The ``parkmatch`` command, and the one module that imports every layer.
 
-Settings are read here, once, and handed to the code that needs them.  Each subcommand imports
-its implementation lazily so ``parkmatch parks`` does not pay for LightGBM or Dask.
+Settings are read here, once, and turned into the typed values each stage's ``cli_*`` function
+takes.  Each subcommand imports its implementation lazily so ``parkmatch parks`` does not pay for
+LightGBM or Dask.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from api.core.config import Settings
+from parkmatch.config import Settings
 
 
 class CliError(Exception):
@@ -58,9 +60,13 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.train import cli_train
 
     return cli_train(
-        settings=settings,
-        data_dir=Path(args.data) if args.data else settings.resolved_world_dir(),
+        world_dir=Path(args.data) if args.data else settings.resolved_world_dir(),
         out=Path(args.out) if args.out else settings.resolved_model_dir(),
+        n_firms=settings.world_firms,
+        seed=settings.world_seed,
+        candidates=settings.candidates,
+        index_type=settings.index_type,
+        catalogue=settings.catalogue_path,
     )
 
 
@@ -80,29 +86,69 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from training.evaluate import cli_evaluate
 
     return cli_evaluate(
-        settings=settings,
         model_dir=Path(args.model) if args.model else settings.resolved_model_dir(),
+        world_dir=settings.resolved_world_dir(),
         as_json=args.json,
         report=Path(args.report) if args.report else None,
         quick=args.quick,
     )
 
 
-def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from api.serve import cli_serve
+def ensure_model(settings: Settings) -> None:
+    """Build the default model from the embedded data on first run (several minutes)."""
+    from matcher.bundle import MANIFEST
 
-    if args.host:
-        settings.host = args.host
-    if args.port:
-        settings.port = args.port
-    return cli_serve(settings, workers=args.workers)
+    model_dir = settings.resolved_model_dir()
+    if (model_dir / MANIFEST).exists():
+        return
+    from training.train import train_bundle
+
+    world = settings.resolved_world_dir()
+    print(
+        f"[parkmatch] no model bundle at {model_dir}: building the default model "
+        f"({settings.world_firms:,} simulated firms, seed {settings.world_seed}) into it; this runs once",
+        file=sys.stderr,
+        flush=True,
+    )
+    train_bundle(
+        world,
+        model_dir,
+        settings.world_firms,
+        settings.world_seed,
+        settings.candidates,
+        settings.index_type,
+        settings.catalogue_path,
+    )
+
+
+def export_settings(settings: Settings) -> None:
+    """Worker processes build their app from the environment: hand them the resolved values."""
+    os.environ["PARKMATCH_HOME"] = str(settings.home)
+    os.environ["PARKMATCH_MODEL_DIR"] = str(settings.resolved_model_dir())
+    os.environ["PARKMATCH_DATABASE_URL"] = settings.resolved_database_url()
+    os.environ["PARKMATCH_MAX_BATCH"] = str(settings.max_batch)
+    if settings.catalogue_path is not None:
+        os.environ["PARKMATCH_CATALOGUE_PATH"] = str(settings.catalogue_path)
+    # One request is a small, single-firm computation: extra OpenMP threads per worker only
+    # contend for the cores the other workers use.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from api.serve import cli_serve, ensure_admin_key
+
+    if args.workers < 1:
+        raise CliError(f"--workers must be at least 1, got {args.workers}")
+    ensure_model(settings)
+    ensure_admin_key(settings.resolved_database_url(), settings.bootstrap_admin_org)
+    export_settings(settings)
+    return cli_serve(args.host or settings.host, args.port or settings.port, workers=args.workers)
 
 
 def _cmd_match(args: argparse.Namespace, settings: Settings) -> int:
     from matcher.batch import cli_match
 
     return cli_match(
-        settings=settings,
         inp=Path(args.input),
         out=Path(args.output),
         model_dir=Path(args.model) if args.model else settings.resolved_model_dir(),
@@ -112,23 +158,37 @@ def _cmd_match(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         allocate=args.allocate,
         resume=args.resume,
+        chunk_rows=settings.chunk_rows,
     )
 
 
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from training.bench import cli_bench
+    from benchmarks.suite import BenchConfig, cli_bench
 
-    return cli_bench(settings=settings, quick=args.quick, json_out=Path(args.json) if args.json else None)
+    config = BenchConfig(
+        home=settings.home,
+        model_dir=settings.resolved_model_dir(),
+        world_dir=settings.resolved_world_dir(),
+        world_firms=settings.world_firms,
+        world_seed=settings.world_seed,
+        candidates=settings.candidates,
+        index_type=settings.index_type,
+        catalogue=settings.catalogue_path,
+        chunk_rows=settings.chunk_rows,
+    )
+    return cli_bench(config, quick=args.quick, json_out=Path(args.json) if args.json else None)
 
 
 def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from api.keys import cli_keys
 
-    return cli_keys(settings, args)
+    return cli_keys(settings.resolved_database_url(), args)
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="parkmatch", description="Match relocating Beijing firms to receiving parks.")
+    p = argparse.ArgumentParser(
+        prog="parkmatch", description="Match relocating Beijing firms to receiving parks."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("parks", help="list the receiving-park catalogue")

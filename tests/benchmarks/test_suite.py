@@ -8,11 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import schemas as S
-from features.pairs import FEATURE_NAMES, FirmArrays, ParkArrays, pair_features
-from features.reference import load_parks
-from features.validation import Priors, columns_from_records, prepare
-from training.bench import (
+from benchmarks.suite import (
     Row,
     fmt_num,
     fmt_ratio,
@@ -27,6 +23,10 @@ from training.bench import (
     recall_at,
     synth_vectors,
 )
+from features import schemas as S
+from features.pairs import FEATURE_NAMES, FirmArrays, ParkArrays, pair_features
+from features.reference import load_parks
+from features.validation import Priors, columns_from_records, prepare
 
 FIRMS = [
     {
@@ -132,7 +132,12 @@ def test_peer_features_agree_with_vectorised_features() -> None:
     assert not errors
     pa = ParkArrays.build(parks)
     x = pair_features(
-        FirmArrays.build(batch, pa), pa, np.array([positions] * 3), np.array([sims] * 3, dtype=np.float32), None, np.full(3, 2025)
+        FirmArrays.build(batch, pa),
+        pa,
+        np.array([positions] * 3),
+        np.array([sims] * 3, dtype=np.float32),
+        None,
+        np.full(3, 2025),
     )
     for i, firm in enumerate(FIRMS):
         df = peer_pair_features(firm, parks, positions, sims)

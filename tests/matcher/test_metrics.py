@@ -1,4 +1,4 @@
-"""Known-answer tests for training.metrics (hand-computed on tiny inputs)."""
+"""Known-answer tests for matcher.metrics (hand-computed on tiny inputs)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training import metrics as M
+from matcher import metrics as M
 
 L2 = np.log2
 

@@ -5,8 +5,8 @@ Five sections (see ``docs/benchmarks.md`` for the latest full run):
 1. one recommendation in-process (``Matcher.recommend``) against the pandas/scikit-learn code a
    data scientist writes first (:class:`NaivePeer`), plus the retrieval step alone (FAISS exact
    inner product against ``sklearn.neighbors.NearestNeighbors``);
-2. HTTP over loopback (``api.loadtest.run_http_benchmark``);
-3. batch matching (``matcher.batch.benchmark_batch``), local and Dask, with LightGBM's
+2. HTTP over loopback (:func:`benchmarks.http.run_http_benchmark`);
+3. batch matching (:func:`benchmarks.batch.benchmark_batch`), local and Dask, with LightGBM's
    predict-only time on the same rows as the floor;
 4. training a bundle on the default simulated world in a child process (seconds, peak RSS);
 5. retrieval over a million firm vectors: FAISS IVF and HNSW, tuned in the run, against exact
@@ -42,6 +42,7 @@ from features import reference as R
 from features import schemas as S
 from features.pairs import FEATURE_NAMES, FUNCTION_FLAGS, GROUP_ORDER, LEVEL_ORDER
 from features.validation import POLLUTION_ORDER
+from matcher.bundle import MANIFEST
 
 TARGET_RATIO = 5.0
 TARGET_RECALL = 0.95
@@ -49,7 +50,19 @@ TARGET_ANN_SPEEDUP = 10.0
 TARGET_TRAIN_SECONDS = 180.0
 PEER_BATCH_MAX_S = 90.0
 QUICK_WORLD_FIRMS = 50_000
-LIBRARIES = ("numpy", "pandas", "scikit-learn", "lightgbm", "faiss-cpu", "pyarrow", "dask", "distributed", "fastapi", "uvicorn", "psutil")
+LIBRARIES = (
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "lightgbm",
+    "faiss-cpu",
+    "pyarrow",
+    "dask",
+    "distributed",
+    "fastapi",
+    "uvicorn",
+    "psutil",
+)
 
 
 def log(msg: str) -> None:
@@ -146,17 +159,24 @@ def format_table(rows: Sequence[Row]) -> str:
         for r in rows
     ]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(head)]
-    out = [" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)), "-+-".join("-" * w for w in widths)]
+    out = [
+        " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
+        "-+-".join("-" * w for w in widths),
+    ]
     out += [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     return "\n".join(out)
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
-    out = ["| section | metric | parkmatch | naive peer | ratio | target | met | note |", "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| section | metric | parkmatch | naive peer | ratio | target | met | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         met = "" if r.met is None else ("yes" if r.met else "**no**")
         out.append(
-            f"| {r.section} | {r.metric} | {fmt_num(r.ours, r.unit)} | {fmt_num(r.peer, r.unit)} | {fmt_ratio(r.ratio)} | {r.target} | {met} | {r.note} |"
+            f"| {r.section} | {r.metric} | {fmt_num(r.ours, r.unit)} | {fmt_num(r.peer, r.unit)} "
+            f"| {fmt_ratio(r.ratio)} | {r.target} | {met} | {r.note} |"
         )
     return "\n".join(out)
 
@@ -259,7 +279,9 @@ def peer_feasible(firm: Mapping[str, Any], park: pd.Series) -> bool:
 PEER_DECISION_YEAR = 2025
 
 
-def peer_pair_features(firm: Mapping[str, Any], parks: pd.DataFrame, positions: Sequence[int], sims: Sequence[float]) -> pd.DataFrame:
+def peer_pair_features(
+    firm: Mapping[str, Any], parks: pd.DataFrame, positions: Sequence[int], sims: Sequence[float]
+) -> pd.DataFrame:
     """The pair features a data scientist writes first: a loop over candidate parks, one dict
     per (firm, park) row, the same kinds of features as :func:`features.pairs.pair_features`
     (same names and formulas, so the same model could be trained on either)."""
@@ -320,14 +342,18 @@ def peer_pair_features(firm: Mapping[str, Any], parks: pd.DataFrame, positions: 
             "ties_x_rail": ties * rail / 60.0,
             "distance_over_max": dist / max(float(firm["max_distance_km"]), 1.0),
             "beijing_ties": ties,
-            "platform_type_id": float(S.PLATFORM_TYPES.index(ptype)) if ptype in S.PLATFORM_TYPES else float("nan"),
+            "platform_type_id": float(S.PLATFORM_TYPES.index(ptype))
+            if ptype in S.PLATFORM_TYPES
+            else float("nan"),
             "park_level": float(LEVEL_ORDER.get(park[S.LEVEL], 1)),
             "platform_group": float(GROUP_ORDER.get(park[S.PLATFORM_GROUP], 0)),
             **{name: float(bool(functions.intersection(want))) for name, want in FUNCTION_FLAGS.items()},
             "capacity_log": math.log1p(float(park[S.CAPACITY_PER_YEAR])),
             "port_match": port * float(bool(firm["needs_port"])),
             "port_access": port,
-            "pollution_headroom": float(POLLUTION_ORDER[park[S.MAX_POLLUTION_LEVEL]] - POLLUTION_ORDER[firm["pollution_level"]]),
+            "pollution_headroom": float(
+                POLLUTION_ORDER[park[S.MAX_POLLUTION_LEVEL]] - POLLUTION_ORDER[firm["pollution_level"]]
+            ),
             "employees_log": math.log1p(float(firm["employees"])),
             # The peer keeps no relocation history and ranks for the current year.
             "cluster_share": 0.0,
@@ -360,7 +386,11 @@ class NaivePeer:
 
     def embed(self, firm: Mapping[str, Any]) -> np.ndarray:
         return np.asarray(
-            self.embedder.embed_firms([firm.get("description") or ""], [str(firm["industry_code"])], [list(firm["chain_partner_codes"])])
+            self.embedder.embed_firms(
+                [firm.get("description") or ""],
+                [str(firm["industry_code"])],
+                [list(firm["chain_partner_codes"])],
+            )
         )
 
     def candidates_for(self, firm: Mapping[str, Any]) -> tuple[list[int], list[float]]:
@@ -375,7 +405,13 @@ class NaivePeer:
                     break
         return cand, sims
 
-    def fit(self, records: Sequence[Mapping[str, Any]], chosen: Sequence[str], shortlists: Sequence[Sequence[str]], seed: int = 0) -> NaivePeer:
+    def fit(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        chosen: Sequence[str],
+        shortlists: Sequence[Sequence[str]],
+        seed: int = 0,
+    ) -> NaivePeer:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         t0 = time.perf_counter()
@@ -410,9 +446,24 @@ class NaivePeer:
 # --- set-up ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BenchConfig:
+    """What the bench needs from the operator's settings, as typed values."""
+
+    home: Path
+    model_dir: Path
+    world_dir: Path
+    world_firms: int
+    world_seed: int
+    candidates: int = 60
+    index_type: str = "flat"
+    catalogue: Path | None = None
+    chunk_rows: int = 20_000
+
+
 @dataclass
 class Context:
-    settings: Any
+    settings: BenchConfig
     quick: bool
     bench_dir: Path
     model_dir: Path
@@ -423,7 +474,7 @@ class Context:
 
 
 def _bundle_ok(path: Path) -> bool:
-    if not (path / "manifest.json").exists():
+    if not (path / MANIFEST).exists():
         return False
     from matcher.core import Matcher
 
@@ -435,7 +486,7 @@ def _bundle_ok(path: Path) -> bool:
     return True
 
 
-def quick_world(ctx_settings: Any, bench_dir: Path) -> Path:
+def quick_world(ctx_settings: BenchConfig, bench_dir: Path) -> Path:
     from training.train import ensure_world
 
     path = bench_dir / f"world-{QUICK_WORLD_FIRMS}-{ctx_settings.world_seed}"
@@ -443,27 +494,40 @@ def quick_world(ctx_settings: Any, bench_dir: Path) -> Path:
     return path
 
 
-def setup(settings: Any, quick: bool) -> Context:
+def setup(settings: BenchConfig, quick: bool) -> Context:
     from training.train import WORLD_FILES, ensure_world, train_bundle
 
     bench_dir = Path(settings.home) / "bench"
     bench_dir.mkdir(parents=True, exist_ok=True)
-    default_world = settings.resolved_world_dir()
+    default_world = settings.world_dir
     have_default = all((default_world / f).exists() for f in WORLD_FILES)
-    model_dir = settings.resolved_model_dir()
+    model_dir = settings.model_dir
     notes = []
     if not _bundle_ok(model_dir):
         if quick:
             model_dir = bench_dir / "model-quick"
             if not _bundle_ok(model_dir):
                 wq = quick_world(settings, bench_dir)
-                log(f"no usable model bundle: training a small one on the {QUICK_WORLD_FIRMS:,}-firm world into {model_dir}")
+                log(
+                    f"no usable model bundle: training a small one on the {QUICK_WORLD_FIRMS:,}-firm world "
+                    f"into {model_dir}"
+                )
                 train_bundle(wq, model_dir, QUICK_WORLD_FIRMS, settings.world_seed, settings.candidates)
-            notes.append(f"model: small bench bundle trained on a {QUICK_WORLD_FIRMS:,}-firm world ({model_dir})")
+            notes.append(
+                f"model: small bench bundle trained on a {QUICK_WORLD_FIRMS:,}-firm world ({model_dir})"
+            )
         else:
-            target = model_dir if not (model_dir / "manifest.json").exists() else bench_dir / "model"
+            target = model_dir if not (model_dir / MANIFEST).exists() else bench_dir / "model"
             log(f"no usable model bundle: training one on the default world into {target}")
-            train_bundle(default_world, target, settings.world_firms, settings.world_seed, settings.candidates, settings.index_type, settings.catalogue_path)
+            train_bundle(
+                default_world,
+                target,
+                settings.world_firms,
+                settings.world_seed,
+                settings.candidates,
+                settings.index_type,
+                settings.catalogue,
+            )
             model_dir = target
             have_default = True
             notes.append(f"model: trained by the bench on the default world ({model_dir})")
@@ -528,7 +592,9 @@ def bench_single(ctx: Context) -> None:
     order = {r[S.FIRM_ID]: i for i, r in enumerate(fit_records)}
     fit_records = [fit_records[order[f]] for f in ev[S.FIRM_ID]]
     parks = matcher.parks
-    peer = NaivePeer(matcher.embedder, parks, matcher.embedder.embed_parks(parks), candidates=matcher.candidates)
+    peer = NaivePeer(
+        matcher.embedder, parks, matcher.embedder.embed_parks(parks), candidates=matcher.candidates
+    )
     log(f"1/5 fitting the naive peer on {len(fit_records):,} training groups")
     peer.fit(fit_records, list(ev[S.CHOSEN_PARK_ID]), [list(s) for s in ev[S.SHORTLIST_PARK_IDS]])
 
@@ -546,7 +612,7 @@ def bench_single(ctx: Context) -> None:
         peer.recommend(rec)
         theirs.append(time.perf_counter() - t)
     for rec in timed[:100]:
-        a = [r[S.PARK_ID] for r in matcher.recommend(rec)["recommendations"][:10]]
+        a = [r.park_id for r in matcher.recommend(rec).recommendations[:10]]
         b = [p for p, _ in peer.recommend(rec)]
         agree += len(set(a) & set(b))
     del res
@@ -585,9 +651,33 @@ def bench_single(ctx: Context) -> None:
     sec = "1 single firm"
     for key, label in (("median_ms", "median latency"), ("p99_ms", "p99 latency")):
         r = ratio(so[key], sp_[key], higher_is_better=False)
-        ctx.rows.append(Row(sec, f"recommend {label}", so[key], sp_[key], "ms", r, f"≥{TARGET_RATIO:.0f}× peer", r is not None and r >= TARGET_RATIO, f"{len(timed)} calls, with reasons"))
+        ctx.rows.append(
+            Row(
+                sec,
+                f"recommend {label}",
+                so[key],
+                sp_[key],
+                "ms",
+                r,
+                f"≥{TARGET_RATIO:.0f}× peer",
+                r is not None and r >= TARGET_RATIO,
+                f"{len(timed)} calls, with reasons",
+            )
+        )
     r = ratio(fr["median_ms"], sr["median_ms"], higher_is_better=False)
-    ctx.rows.append(Row(sec, f"retrieval step median ({n_parks} parks)", fr["median_ms"], sr["median_ms"], "ms", r, "", None, "FAISS exact IP vs sklearn brute cosine"))
+    ctx.rows.append(
+        Row(
+            sec,
+            f"retrieval step median ({n_parks} parks)",
+            fr["median_ms"],
+            sr["median_ms"],
+            "ms",
+            r,
+            "",
+            None,
+            "FAISS exact IP vs sklearn brute cosine",
+        )
+    )
     ctx.results["_peer"] = peer
     ctx.results["_peer_per_firm_s"] = float(np.mean(theirs))
 
@@ -599,10 +689,13 @@ def bench_http(ctx: Context) -> None:
     sec = "2 HTTP loopback"
     seconds = 10 if ctx.quick else 30
     try:
-        from api.loadtest import run_http_benchmark
+        from benchmarks.http import run_http_benchmark
     except ImportError as exc:
-        ctx.results["http"] = {"status": "not available", "reason": f"api.loadtest.run_http_benchmark: {exc}"}
-        ctx.rows.append(Row(sec, "HTTP benchmark", "not available", note="api/loadtest.py missing"))
+        ctx.results["http"] = {
+            "status": "not available",
+            "reason": f"benchmarks.http.run_http_benchmark: {exc}",
+        }
+        ctx.rows.append(Row(sec, "HTTP benchmark", "not available", note="benchmarks/http.py missing"))
         return
     log(f"2/5 HTTP over loopback: 8 clients, {seconds} s, 2 workers")
     try:
@@ -626,13 +719,51 @@ def bench_http(ctx: Context) -> None:
     errors = pick(res, "errors", "error_count")
     note = "peer: in-process, no HTTP (its best case)"
     r = ratio(p50, peer_ms, False)
-    ctx.rows.append(Row(sec, "p50 latency (8 clients)", p50, peer_ms, "ms", r, f"≥{TARGET_RATIO:.0f}× peer", r is not None and r >= TARGET_RATIO, note))
+    ctx.rows.append(
+        Row(
+            sec,
+            "p50 latency (8 clients)",
+            p50,
+            peer_ms,
+            "ms",
+            r,
+            f"≥{TARGET_RATIO:.0f}× peer",
+            r is not None and r >= TARGET_RATIO,
+            note,
+        )
+    )
     ctx.rows.append(Row(sec, "p90 latency", p90, None, "ms"))
     r = ratio(p99, peer_p99, False)
-    ctx.rows.append(Row(sec, "p99 latency", p99, peer_p99, "ms", r, f"≥{TARGET_RATIO:.0f}× peer", r is not None and r >= TARGET_RATIO, note))
+    ctx.rows.append(
+        Row(
+            sec,
+            "p99 latency",
+            p99,
+            peer_p99,
+            "ms",
+            r,
+            f"≥{TARGET_RATIO:.0f}× peer",
+            r is not None and r >= TARGET_RATIO,
+            note,
+        )
+    )
     r = ratio(rps, peer_rps, True)
-    ctx.rows.append(Row(sec, "requests/s", rps, peer_rps, "", r, f"≥{TARGET_RATIO:.0f}× peer", r is not None and r >= TARGET_RATIO, "peer: 2 cores / mean in-process latency"))
-    ctx.rows.append(Row(sec, "errors", errors, None, "", None, "0", errors == 0 if errors is not None else None))
+    ctx.rows.append(
+        Row(
+            sec,
+            "requests/s",
+            rps,
+            peer_rps,
+            "",
+            r,
+            f"≥{TARGET_RATIO:.0f}× peer",
+            r is not None and r >= TARGET_RATIO,
+            "peer: 2 cores / mean in-process latency",
+        )
+    )
+    ctx.rows.append(
+        Row(sec, "errors", errors, None, "", None, "0", errors == 0 if errors is not None else None)
+    )
 
 
 # --- section 3: batch -----------------------------------------------------------------------
@@ -641,10 +772,15 @@ def bench_http(ctx: Context) -> None:
 def bench_batch(ctx: Context) -> None:
     sec = "3 batch"
     try:
-        from matcher.batch import benchmark_batch
+        from benchmarks.batch import benchmark_batch
     except ImportError as exc:
-        ctx.results["batch"] = {"status": "not available", "reason": f"matcher.batch.benchmark_batch: {exc}"}
-        ctx.rows.append(Row(sec, "batch benchmark", "not available", note="matcher.batch.benchmark_batch missing"))
+        ctx.results["batch"] = {
+            "status": "not available",
+            "reason": f"benchmarks.batch.benchmark_batch: {exc}",
+        }
+        ctx.rows.append(
+            Row(sec, "batch benchmark", "not available", note="benchmarks.batch.benchmark_batch missing")
+        )
         bench_batch_peer(ctx, None)
         return
     n = 20_000 if ctx.quick else 100_000
@@ -689,9 +825,15 @@ def bench_batch_peer(ctx: Context, out: dict[str, Any] | None) -> None:
             per = (time.perf_counter() - t) / done
             n_peer = done
         peer_fps = 1.0 / per
-        ctx.results.setdefault("batch", {})["peer"] = {"firms": n_peer, "firms_per_s": peer_fps, "note": "extrapolated from a subsample, one process"}
+        ctx.results.setdefault("batch", {})["peer"] = {
+            "firms": n_peer,
+            "firms_per_s": peer_fps,
+            "note": "extrapolated from a subsample, one process",
+        }
     if out is None:
-        ctx.rows.append(Row(sec, "naive peer firms/s", peer_fps, None, "/s", note=f"{n_peer:,}-firm subsample"))
+        ctx.rows.append(
+            Row(sec, "naive peer firms/s", peer_fps, None, "/s", note=f"{n_peer:,}-firm subsample")
+        )
         return
     ctx.rows.extend(batch_rows(out, peer_fps, n_peer))
 
@@ -706,7 +848,9 @@ def batch_rows(out: Mapping[str, Any], peer_fps: float | None, n_peer: int) -> l
             continue
         size = out["n_firms"] if key != "local_1m" else 1_000_000
         if res.get("status"):
-            rows.append(Row(sec, f"{label} {size:,} firms", str(res["status"]), note=str(res.get("reason"))[:100]))
+            rows.append(
+                Row(sec, f"{label} {size:,} firms", str(res["status"]), note=str(res.get("reason"))[:100])
+            )
             continue
         fps = pick(res, "firms_per_s")
         secs = pick(res, "seconds")
@@ -714,33 +858,56 @@ def batch_rows(out: Mapping[str, Any], peer_fps: float | None, n_peer: int) -> l
         pred = pick(res, "predict_only_seconds")
         if key != "local_1m":
             r = ratio(fps, peer_fps, True)
-            rows.append(Row(sec, f"{label} {size:,} firms: firms/s", fps, peer_fps, "/s", r, f"≥{TARGET_RATIO:.0f}× peer", r is not None and r >= TARGET_RATIO, f"{fmt_num(secs, 's')} total; peer on {n_peer:,} firms"))
+            rows.append(
+                Row(
+                    sec,
+                    f"{label} {size:,} firms: firms/s",
+                    fps,
+                    peer_fps,
+                    "/s",
+                    r,
+                    f"≥{TARGET_RATIO:.0f}× peer",
+                    r is not None and r >= TARGET_RATIO,
+                    f"{fmt_num(secs, 's')} total; peer on {n_peer:,} firms",
+                )
+            )
         rows.append(Row(sec, f"{label} {size:,} firms: peak RSS", rss, None, "MiB"))
         if pred and secs:
-            rows.append(Row(sec, f"{label}: pipeline / LightGBM predict-only", secs / pred, None, "×", note=f"predict-only {fmt_num(pred, 's')} = floor"))
+            rows.append(
+                Row(
+                    sec,
+                    f"{label}: pipeline / LightGBM predict-only",
+                    secs / pred,
+                    None,
+                    "×",
+                    note=f"predict-only {fmt_num(pred, 's')} = floor",
+                )
+            )
     return rows
 
 
 # --- section 4: training --------------------------------------------------------------------
 
 
-def run_measured(cmd: Sequence[str], poll_s: float = 0.2, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def run_measured(
+    cmd: Sequence[str], poll_s: float = 0.2, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Run a child process; wall seconds and peak RSS of it and its descendants (psutil polling)."""
-    import psutil
+    from benchmarks.memory import PeakRSS
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(env) if env else None)
-    peak = 0
-    ps = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(poll_s)
-    out = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
-    return {"returncode": proc.returncode, "seconds": time.perf_counter() - t0, "peak_rss_mb": peak / 2**20, "output_tail": out[-2000:]}
+    proc = subprocess.Popen(
+        list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(env) if env else None
+    )
+    with PeakRSS(proc.pid, interval=poll_s) as mem:
+        out = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
+        proc.wait()
+    return {
+        "returncode": proc.returncode,
+        "seconds": time.perf_counter() - t0,
+        "peak_rss_mb": mem.peak / 2**20,
+        "output_tail": out[-2000:],
+    }
 
 
 def bench_training(ctx: Context) -> None:
@@ -755,7 +922,18 @@ def bench_training(ctx: Context) -> None:
         label = f"default world ({ctx.settings.world_firms:,} firms)"
     with tempfile.TemporaryDirectory(dir=ctx.bench_dir) as tmp:
         log(f"4/5 training on the {label} in a child process")
-        res = run_measured([sys.executable, "-m", "api.cli", "train", "--data", str(world), "--out", str(Path(tmp) / "model")])
+        res = run_measured(
+            [
+                sys.executable,
+                "-m",
+                "parkmatch",
+                "train",
+                "--data",
+                str(world),
+                "--out",
+                str(Path(tmp) / "model"),
+            ]
+        )
     _, events = load_world_frames(world)
     res["world"] = str(world)
     res["events"] = len(events)
@@ -767,15 +945,31 @@ def bench_training(ctx: Context) -> None:
     peer_s = None
     if peer is not None and peer.fit_rows:
         n_ev = len(events)
-        peer_s = peer.feature_seconds_per_group * n_ev + peer.fit_seconds * (n_ev * ctx.settings.candidates / peer.fit_rows)
+        peer_s = peer.feature_seconds_per_group * n_ev + peer.fit_seconds * (
+            n_ev * ctx.settings.candidates / peer.fit_rows
+        )
         res["peer_seconds_extrapolated"] = peer_s
     ctx.results["training"] = res
     if res["returncode"] != 0:
-        ctx.rows.append(Row(sec, f"train on {label}", "failed", note=res["output_tail"][-80:].replace("\n", " ")))
+        ctx.rows.append(
+            Row(sec, f"train on {label}", "failed", note=res["output_tail"][-80:].replace("\n", " "))
+        )
         return
     r = ratio(res["seconds"], peer_s, False)
     target_ok = res["seconds"] <= TARGET_TRAIN_SECONDS and (r is None or r >= TARGET_RATIO)
-    ctx.rows.append(Row(sec, f"train on {label}", res["seconds"], peer_s, "s", r, f"≤{TARGET_TRAIN_SECONDS:.0f} s, ≥{TARGET_RATIO:.0f}× peer", target_ok, f"{len(events):,} events; peer extrapolated"))
+    ctx.rows.append(
+        Row(
+            sec,
+            f"train on {label}",
+            res["seconds"],
+            peer_s,
+            "s",
+            r,
+            f"≤{TARGET_TRAIN_SECONDS:.0f} s, ≥{TARGET_RATIO:.0f}× peer",
+            target_ok,
+            f"{len(events):,} events; peer extrapolated",
+        )
+    )
     ctx.rows.append(Row(sec, "training peak RSS", res["peak_rss_mb"], None, "MiB"))
 
 
@@ -803,7 +997,9 @@ def recall_at(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
     return float(np.mean(hits)) / k if hits else float("nan")
 
 
-def _time_batch(search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], q: np.ndarray, repeats: int = 3) -> tuple[float, np.ndarray]:
+def _time_batch(
+    search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], q: np.ndarray, repeats: int = 3
+) -> tuple[float, np.ndarray]:
     best = float("inf")
     ids = np.zeros(0)
     for _ in range(repeats):
@@ -813,7 +1009,9 @@ def _time_batch(search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], q
     return best, ids
 
 
-def _time_single(search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], q: np.ndarray) -> dict[str, float]:
+def _time_single(
+    search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], q: np.ndarray
+) -> dict[str, float]:
     ts = []
     for v in q:
         t = time.perf_counter()
@@ -841,7 +1039,11 @@ def bench_retrieval(ctx: Context) -> None:
     sub = firms.iloc[pick_rows]
     log(f"5/5 embedding {len(sub):,} simulated firms with the bundle's ProfileEmbedder")
     t = time.perf_counter()
-    vecs = matcher.embedder.embed_firms(list(sub[S.DESCRIPTION].fillna("")), list(sub[S.INDUSTRY_CODE]), [list(p) for p in sub[S.CHAIN_PARTNER_CODES]])
+    vecs = matcher.embedder.embed_firms(
+        list(sub[S.DESCRIPTION].fillna("")),
+        list(sub[S.INDUSTRY_CODE]),
+        [list(p) for p in sub[S.CHAIN_PARTNER_CODES]],
+    )
     embed_s = time.perf_counter() - t
     base, queries = np.ascontiguousarray(vecs[:n_distinct]), np.ascontiguousarray(vecs[n_distinct:])
     d = base.shape[1]
@@ -853,7 +1055,8 @@ def bench_retrieval(ctx: Context) -> None:
         "distinct_vectors": distinct,
         "embedded_firms": len(sub),
         "embed_firms_per_s": len(sub) / embed_s,
-        "construction": f"{n_distinct:,} embedded firms tiled to {n:,} rows, N(0, ({sigma_norm}/sqrt(d))²) noise per component, renormalised; "
+        "construction": f"{n_distinct:,} embedded firms tiled to {n:,} rows, "
+        f"N(0, ({sigma_norm}/sqrt(d))²) noise per component, renormalised; "
         f"{n_q} held-out firms as queries",
         "threads": faiss.omp_get_max_threads(),
     }
@@ -866,7 +1069,13 @@ def bench_retrieval(ctx: Context) -> None:
     flat_batch, truth = _time_batch(lambda q: flat.search(q, k), queries, repeats=2)
     flat_single = _time_single(lambda q: flat.search(q, k), queries[: 30 if ctx.quick else 50])
     exact_qps = n_q / flat_batch
-    out["flat"] = {"build_s": flat_build, "batch_s": flat_batch, "qps": exact_qps, "per_query_ms_batch": 1000 * flat_batch / n_q, "single": flat_single}
+    out["flat"] = {
+        "build_s": flat_build,
+        "batch_s": flat_batch,
+        "qps": exact_qps,
+        "per_query_ms_batch": 1000 * flat_batch / n_q,
+        "single": flat_single,
+    }
 
     # Peer: scikit-learn brute force (cosine) on a subsample of the queries.
     from sklearn.neighbors import NearestNeighbors
@@ -881,18 +1090,33 @@ def bench_retrieval(ctx: Context) -> None:
     sk_batch = time.perf_counter() - t
     sk_single = _time_single(lambda q: sk.kneighbors(q, n_neighbors=k), queries[:10])
     sk_qps = n_sk / sk_batch
-    out["sklearn_brute"] = {"fit_s": sk_fit, "queries": n_sk, "batch_s": sk_batch, "qps": sk_qps, "single": sk_single}
+    out["sklearn_brute"] = {
+        "fit_s": sk_fit,
+        "queries": n_sk,
+        "batch_s": sk_batch,
+        "qps": sk_qps,
+        "single": sk_single,
+    }
 
     def sweep(index: Any, set_param: Callable[[int], None], values: Sequence[int]) -> list[dict[str, float]]:
         rows = []
         for v in values:
             set_param(v)
             bt, ids = _time_batch(lambda q: index.search(q, k), queries, repeats=2)
-            rows.append({"param": v, "recall@10": recall_at(ids, truth, k), "qps": n_q / bt, "per_query_ms_batch": 1000 * bt / n_q})
+            rows.append(
+                {
+                    "param": v,
+                    "recall@10": recall_at(ids, truth, k),
+                    "qps": n_q / bt,
+                    "per_query_ms_batch": 1000 * bt / n_q,
+                }
+            )
         return rows
 
     def choose(rows: list[dict[str, float]]) -> dict[str, float]:
-        ok = [r for r in rows if r["recall@10"] >= TARGET_RECALL and r["qps"] >= TARGET_ANN_SPEEDUP * exact_qps]
+        ok = [
+            r for r in rows if r["recall@10"] >= TARGET_RECALL and r["qps"] >= TARGET_ANN_SPEEDUP * exact_qps
+        ]
         if ok:
             return ok[0]
         ok = [r for r in rows if r["recall@10"] >= TARGET_RECALL]
@@ -917,7 +1141,14 @@ def bench_retrieval(ctx: Context) -> None:
     ivf_best = choose(ivf_sweep)
     set_nprobe(int(ivf_best["param"]))
     ivf_single = _time_single(lambda q: ivf.search(q, k), queries[:300])
-    out["ivf"] = {"nlist": nlist, "train_rows": len(train_rows), "build_s": ivf_build, "sweep": ivf_sweep, "chosen": ivf_best, "single": ivf_single}
+    out["ivf"] = {
+        "nlist": nlist,
+        "train_rows": len(train_rows),
+        "build_s": ivf_build,
+        "sweep": ivf_sweep,
+        "chosen": ivf_best,
+        "single": ivf_single,
+    }
 
     log(f"5/5 HNSW M=32 over {n:,} vectors (the slow build)")
     t = time.perf_counter()
@@ -933,15 +1164,43 @@ def bench_retrieval(ctx: Context) -> None:
     hnsw_best = choose(hnsw_sweep)
     set_ef(int(hnsw_best["param"]))
     hnsw_single = _time_single(lambda q: hnsw.search(q, k), queries[:300])
-    out["hnsw"] = {"M": 32, "efConstruction": 40, "build_s": hnsw_build, "sweep": hnsw_sweep, "chosen": hnsw_best, "single": hnsw_single}
+    out["hnsw"] = {
+        "M": 32,
+        "efConstruction": 40,
+        "build_s": hnsw_build,
+        "sweep": hnsw_sweep,
+        "chosen": hnsw_best,
+        "single": hnsw_single,
+    }
     out["load"] = load_now()
     ctx.results["retrieval"] = out
 
     size = f"{n:,} vectors"
     r = ratio(exact_qps, sk_qps, True)
-    ctx.rows.append(Row(sec, f"exact FAISS flat, {size}: queries/s (batch 1k)", exact_qps, sk_qps, "/s", r, "", None, f"peer on {n_sk} queries"))
+    ctx.rows.append(
+        Row(
+            sec,
+            f"exact FAISS flat, {size}: queries/s (batch 1k)",
+            exact_qps,
+            sk_qps,
+            "/s",
+            r,
+            "",
+            None,
+            f"peer on {n_sk} queries",
+        )
+    )
     r = ratio(flat_single["median_ms"], sk_single["median_ms"], False)
-    ctx.rows.append(Row(sec, "exact FAISS flat: single query median", flat_single["median_ms"], sk_single["median_ms"], "ms", r))
+    ctx.rows.append(
+        Row(
+            sec,
+            "exact FAISS flat: single query median",
+            flat_single["median_ms"],
+            sk_single["median_ms"],
+            "ms",
+            r,
+        )
+    )
     for name, best, single, build, param in (
         ("IVF", ivf_best, ivf_single, ivf_build, f"nlist={nlist}, nprobe={int(ivf_best['param'])}"),
         ("HNSW", hnsw_best, hnsw_single, hnsw_build, f"M=32, efSearch={int(hnsw_best['param'])}"),
@@ -949,15 +1208,51 @@ def bench_retrieval(ctx: Context) -> None:
         speedup = best["qps"] / exact_qps
         rec_ok = best["recall@10"] >= TARGET_RECALL
         r = ratio(best["qps"], sk_qps, True)
-        ctx.rows.append(Row(sec, f"{name} ({param}): recall@10", best["recall@10"], 1.0, "", None, f"≥{TARGET_RECALL}", rec_ok))
         ctx.rows.append(
-            Row(sec, f"{name}: queries/s (batch 1k)", best["qps"], sk_qps, "/s", r, f"≥{TARGET_ANN_SPEEDUP:.0f}× exact, ≥{TARGET_RATIO:.0f}× peer", speedup >= TARGET_ANN_SPEEDUP and r is not None and r >= TARGET_RATIO, f"{speedup:.1f}× exact FAISS")
+            Row(
+                sec,
+                f"{name} ({param}): recall@10",
+                best["recall@10"],
+                1.0,
+                "",
+                None,
+                f"≥{TARGET_RECALL}",
+                rec_ok,
+            )
+        )
+        ctx.rows.append(
+            Row(
+                sec,
+                f"{name}: queries/s (batch 1k)",
+                best["qps"],
+                sk_qps,
+                "/s",
+                r,
+                f"≥{TARGET_ANN_SPEEDUP:.0f}× exact, ≥{TARGET_RATIO:.0f}× peer",
+                speedup >= TARGET_ANN_SPEEDUP and r is not None and r >= TARGET_RATIO,
+                f"{speedup:.1f}× exact FAISS",
+            )
         )
         r = ratio(1000 * n_q / best["qps"] / n_q, 1000 * n_sk / sk_qps / n_sk, False)
-        ctx.rows.append(Row(sec, f"{name}: per query in batch", 1000.0 / best["qps"], 1000.0 / sk_qps, "ms", r))
+        ctx.rows.append(
+            Row(sec, f"{name}: per query in batch", 1000.0 / best["qps"], 1000.0 / sk_qps, "ms", r)
+        )
         r = ratio(single["median_ms"], sk_single["median_ms"], False)
-        ctx.rows.append(Row(sec, f"{name}: single query median", single["median_ms"], sk_single["median_ms"], "ms", r, f"≥{TARGET_RATIO:.0f}× peer", r is not None and r >= TARGET_RATIO))
-        ctx.rows.append(Row(sec, f"{name}: build", build, flat_build, "s", None, "", None, "peer column: exact flat add"))
+        ctx.rows.append(
+            Row(
+                sec,
+                f"{name}: single query median",
+                single["median_ms"],
+                sk_single["median_ms"],
+                "ms",
+                r,
+                f"≥{TARGET_RATIO:.0f}× peer",
+                r is not None and r >= TARGET_RATIO,
+            )
+        )
+        ctx.rows.append(
+            Row(sec, f"{name}: build", build, flat_build, "s", None, "", None, "peer column: exact flat add")
+        )
 
 
 # --- driver ---------------------------------------------------------------------------------
@@ -973,14 +1268,22 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def cli_bench(settings: Any, quick: bool, json_out: Path | None) -> int:
+def cli_bench(settings: BenchConfig, quick: bool, json_out: Path | None) -> int:
     t0 = time.perf_counter()
     info = machine_info()
-    log(f"{'quick' if quick else 'full'} run on {info['cpu_model']} ({info['logical_cores']} cores, {info['memory_gib']} GiB); load {info['load_average_at_start']}")
+    log(
+        f"{'quick' if quick else 'full'} run on {info['cpu_model']} ({info['logical_cores']} cores, "
+        f"{info['memory_gib']} GiB); load {info['load_average_at_start']}"
+    )
     ctx = setup(settings, quick)
     if json_out is None and not quick:
         json_out = Path("bench.json")
-    doc: dict[str, Any] = {"mode": "quick" if quick else "full", "machine": info, "model_dir": str(ctx.model_dir), "world_dir": str(ctx.world_dir)}
+    doc: dict[str, Any] = {
+        "mode": "quick" if quick else "full",
+        "machine": info,
+        "model_dir": str(ctx.model_dir),
+        "world_dir": str(ctx.world_dir),
+    }
     sections: list[tuple[str, Callable[[Context], None]]] = [
         ("single", bench_single),
         ("http", bench_http),
@@ -999,16 +1302,36 @@ def cli_bench(settings: Any, quick: bool, json_out: Path | None) -> int:
         ctx.results.setdefault("section_seconds", {})[name] = round(time.perf_counter() - ts, 1)
         log(f"section {name} done in {time.perf_counter() - ts:.1f}s (load {load_now()})")
         if json_out is not None:
-            _write_json(json_out, {**doc, "results": _public(ctx.results), "rows": [r.as_dict() for r in ctx.rows], "notes": ctx.notes})
+            _write_json(
+                json_out,
+                {
+                    **doc,
+                    "results": _public(ctx.results),
+                    "rows": [r.as_dict() for r in ctx.rows],
+                    "notes": ctx.notes,
+                },
+            )
     doc["seconds_total"] = round(time.perf_counter() - t0, 1)
     doc["load_average_at_end"] = load_now()
-    print(f"parkmatch bench ({doc['mode']}) — {info['date']} — {info['cpu_model']}, {info['logical_cores']} cores, {info['memory_gib']} GiB")
+    print(
+        f"parkmatch bench ({doc['mode']}) — {info['date']} — {info['cpu_model']}, "
+        f"{info['logical_cores']} cores, {info['memory_gib']} GiB"
+    )
     print(f"model {ctx.model_dir}; world {ctx.world_dir}; ratios are 'times better than the naive peer'")
     print(format_table(ctx.rows))
     for note in ctx.notes:
         print(f"note: {note}")
     print(f"total {doc['seconds_total']:.0f} s")
     if json_out is not None:
-        _write_json(json_out, {**doc, "results": _public(ctx.results), "rows": [r.as_dict() for r in ctx.rows], "notes": ctx.notes, "markdown": markdown_table(ctx.rows)})
+        _write_json(
+            json_out,
+            {
+                **doc,
+                "results": _public(ctx.results),
+                "rows": [r.as_dict() for r in ctx.rows],
+                "notes": ctx.notes,
+                "markdown": markdown_table(ctx.rows),
+            },
+        )
         print(f"JSON written to {json_out}")
     return 0

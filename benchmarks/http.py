@@ -30,15 +30,58 @@ HOST = "127.0.0.1"
 # Varied, valid profiles: code only, description only, full profiles, port and pollution needs.
 BENCH_FIRMS: tuple[dict[str, Any], ...] = (
     {"name": "北京某制药有限公司", "industry_code": "2710", "employees": 300},
-    {"name": "北京某软件公司", "description": "软件开发、信息技术咨询服务、数据处理", "functions": ["back_office", "data_center"]},
-    {"name": "北京某物流公司", "industry_code": "5810", "functions": ["logistics"], "max_distance_km": 200, "land_need_mu": 80},
-    {"name": "北京某汽车零部件公司", "industry_code": "3670", "employees": 1200, "land_need_mu": 150, "subsidy_priorities": ["land", "tax"]},
+    {
+        "name": "北京某软件公司",
+        "description": "软件开发、信息技术咨询服务、数据处理",
+        "functions": ["back_office", "data_center"],
+    },
+    {
+        "name": "北京某物流公司",
+        "industry_code": "5810",
+        "functions": ["logistics"],
+        "max_distance_km": 200,
+        "land_need_mu": 80,
+    },
+    {
+        "name": "北京某汽车零部件公司",
+        "industry_code": "3670",
+        "employees": 1200,
+        "land_need_mu": 150,
+        "subsidy_priorities": ["land", "tax"],
+    },
     {"name": "北京某批发市场商户", "industry_code": "5132", "functions": ["wholesale"], "beijing_ties": 0.8},
-    {"name": "北京某化工公司", "industry_code": "2614", "pollution_level": "high", "needs_port": True, "employees": 500},
-    {"name": "北京某医疗器械公司", "industry_code": "3581", "talent_level": 0.7, "chain_partner_codes": ["2710", "3583"]},
-    {"name": "北京某研究院", "description": "新材料研发 技术服务 检验检测", "functions": ["rnd", "research"], "origin_district": "海淀区"},
-    {"name": "北京某食品公司", "industry_code": "1411", "employees": 260, "revenue_cny_10k": 52000, "origin_district": "大兴区"},
-    {"name": "北京某电子公司", "industry_code": "3971", "floor_area_need_m2": 20000, "subsidy_priorities": ["rnd", "talent"]},
+    {
+        "name": "北京某化工公司",
+        "industry_code": "2614",
+        "pollution_level": "high",
+        "needs_port": True,
+        "employees": 500,
+    },
+    {
+        "name": "北京某医疗器械公司",
+        "industry_code": "3581",
+        "talent_level": 0.7,
+        "chain_partner_codes": ["2710", "3583"],
+    },
+    {
+        "name": "北京某研究院",
+        "description": "新材料研发 技术服务 检验检测",
+        "functions": ["rnd", "research"],
+        "origin_district": "海淀区",
+    },
+    {
+        "name": "北京某食品公司",
+        "industry_code": "1411",
+        "employees": 260,
+        "revenue_cny_10k": 52000,
+        "origin_district": "大兴区",
+    },
+    {
+        "name": "北京某电子公司",
+        "industry_code": "3971",
+        "floor_area_need_m2": 20000,
+        "subsidy_priorities": ["rnd", "talent"],
+    },
     {"name": "北京某服装公司", "industry_code": "1811", "employees": 800, "max_distance_km": 300},
     {"name": "北京某数据中心", "industry_code": "6450", "functions": ["data_center"], "land_need_mu": 60},
 )
@@ -66,9 +109,14 @@ class Server:
 
 @contextmanager
 def running_server(
-    model_dir: Path, home: Path, workers: int = 1, port: int | None = None, startup_timeout: float = 120.0, role: str = "admin"
+    model_dir: Path,
+    home: Path,
+    workers: int = 1,
+    port: int | None = None,
+    startup_timeout: float = 120.0,
+    role: str = "admin",
 ) -> Iterator[Server]:
-    """Start ``uvicorn api.main:app_from_env --factory`` on loopback with its own home and
+    """Start ``uvicorn parkmatch.app:app_from_env --factory`` on loopback with its own home and
     database, create an API key, wait for ``/health`` and stop the server afterwards."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
@@ -96,7 +144,9 @@ def running_server(
     ]  # fmt: skip
     log_path = home / "uvicorn.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(Path(__file__).resolve().parents[1]))
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(Path(__file__).resolve().parents[1])
+        )
     server = Server(f"http://{HOST}:{port}", key, proc, log_path)
     try:
         _wait_ready(server, startup_timeout, workers)
@@ -115,7 +165,9 @@ def _wait_ready(server: Server, timeout: float, workers: int) -> None:
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with code {server.process.returncode}:\n{server.log_tail()}")
+                raise RuntimeError(
+                    f"uvicorn exited with code {server.process.returncode}:\n{server.log_tail()}"
+                )
             try:
                 r = client.get(server.url + "/health")
                 if r.status_code == 200 and r.json().get("model_loaded"):
@@ -128,7 +180,9 @@ def _wait_ready(server: Server, timeout: float, workers: int) -> None:
     raise RuntimeError(f"uvicorn did not become ready within {timeout:.0f}s:\n{server.log_tail()}")
 
 
-def _drive(url: str, key: str, clients: int, seconds: float, warmup: float = 2.0) -> tuple[list[float], int, float, list[str]]:
+def _drive(
+    url: str, key: str, clients: int, seconds: float, warmup: float = 2.0
+) -> tuple[list[float], int, float, list[str]]:
     """``clients`` threads, each with its own keep-alive connection, posting single firms."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
@@ -172,7 +226,9 @@ def _drive(url: str, key: str, clients: int, seconds: float, warmup: float = 2.0
     return [x for lat in latencies for x in lat], sum(errors), elapsed, samples
 
 
-def run_http_benchmark(model_dir: Path, clients: int = 8, seconds: float = 30, workers: int = 2) -> dict[str, Any]:
+def run_http_benchmark(
+    model_dir: Path, clients: int = 8, seconds: float = 30, workers: int = 2
+) -> dict[str, Any]:
     """Serve ``model_dir`` with uvicorn (``workers`` single-threaded processes) and measure
     single-firm ``POST /v1/recommendations`` under ``clients`` concurrent keep-alive clients.
 
@@ -180,7 +236,10 @@ def run_http_benchmark(model_dir: Path, clients: int = 8, seconds: float = 30, w
     """
     if clients < 1 or workers < 1 or seconds <= 0:
         raise ValueError("clients and workers must be at least 1 and seconds positive")
-    with tempfile.TemporaryDirectory(prefix="parkmatch-http-bench-") as tmp, running_server(Path(model_dir), Path(tmp), workers=workers) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="parkmatch-http-bench-") as tmp,
+        running_server(Path(model_dir), Path(tmp), workers=workers) as server,
+    ):
         lat, errors, elapsed, samples = _drive(server.url, server.api_key, clients, float(seconds))
     arr = np.asarray(lat, dtype=np.float64)
     pct = (lambda q: round(float(np.percentile(arr, q)), 2)) if arr.size else (lambda q: float("nan"))

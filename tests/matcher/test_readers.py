@@ -1,4 +1,4 @@
-"""Reading firm tables: formats, encodings, Chinese headers, malformed rows (features.io)."""
+"""Reading firm tables: formats, encodings, Chinese headers, malformed rows (matcher.batch.readers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from features import schemas as S
-from features.io import MALFORMED_FIELD, FirmTableError, detect_encoding, open_firm_table, read_firm_table
+from matcher.batch.readers import (
+    MALFORMED_FIELD,
+    FirmTableError,
+    detect_encoding,
+    open_firm_table,
+    read_firm_table,
+)
 
 CN_HEADER = "企业名称,行业代码,主营业务,所在区,员工人数,用地需求（亩）"
 CN_ROWS = [

@@ -1,4 +1,9 @@
-"""The one settings class, read at the edges (CLI main, app start-up) and passed inward."""
+"""The one settings class.
+
+Read only in the composition root (:mod:`parkmatch.cli`, :mod:`parkmatch.app`) and turned into the
+typed values each layer takes (paths, counts, :class:`api.config.ApiConfig`); no lower layer sees
+it, so a library user never needs environment variables.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.config import ApiConfig
 
 
 class Settings(BaseSettings):
@@ -30,7 +37,6 @@ class Settings(BaseSettings):
     # Matching.
     index_type: Literal["flat", "ivf", "hnsw"] = "flat"
     candidates: int = 60
-    top: int = 10
 
     # Serving.
     host: str = "127.0.0.1"
@@ -49,3 +55,11 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'parkmatch.db').as_posix()}"
+
+    def api_config(self) -> ApiConfig:
+        """What the HTTP layer needs, and nothing else."""
+        return ApiConfig(
+            model_dir=self.resolved_model_dir(),
+            database_url=self.resolved_database_url(),
+            max_batch=self.max_batch,
+        )

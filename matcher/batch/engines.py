@@ -1,0 +1,128 @@
+"""The two engines of a batch run: in this process (``local``) or on ``distributed`` workers (``dask``).
+
+Both run the same :func:`process_chunk` on the same chunks, so their results are equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from features import schemas as S
+from matcher.batch.readers import FirmChunk
+from matcher.batch.workdir import REJECT_SCHEMA, RESULT_SCHEMA
+from matcher.core import Matcher
+
+ChunkDone = Callable[[FirmChunk | None, int, int, pa.Table, pa.Table], None]
+
+
+def _result_table(df: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(
+        df[[f.name for f in RESULT_SCHEMA]], schema=RESULT_SCHEMA, preserve_index=False
+    )
+
+
+def _reject_table(rows: list[dict[str, Any]]) -> pa.Table:
+    cols = {f.name: [r[f.name] for r in rows] for f in REJECT_SCHEMA}
+    return pa.Table.from_pydict(cols, schema=REJECT_SCHEMA)
+
+
+def process_chunk(matcher: Matcher, chunk: FirmChunk, top: int) -> tuple[pa.Table, pa.Table]:
+    """The unit of work of both engines: one chunk of raw columns → (recommendations, rejects)."""
+    batch, errors = matcher.prepare(chunk.cols, chunk.rows)
+    long = matcher.long_frame(matcher.match(batch, top))
+    long = long.sort_values([S.ROW, S.RANK], kind="stable")
+    rejects = sorted([*chunk.rejects, *errors], key=lambda e: e.row)
+    return _result_table(long), _reject_table([e.as_dict() for e in rejects])
+
+
+def _run_local(
+    matcher: Matcher, chunks: Iterator[FirmChunk], top: int, done: ChunkDone, skip: set[int]
+) -> None:
+    for chunk in chunks:
+        if chunk.index in skip:
+            done(None, chunk.index, chunk.n_read, REJECT_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table())
+            continue
+        results, rejects = process_chunk(matcher, chunk, top)
+        done(chunk, chunk.index, chunk.n_read, results, rejects)
+
+
+# --- Dask workers ---------------------------------------------------------------------------
+
+_WORKER_MATCHERS: dict[str, Matcher] = {}
+
+
+def _worker_matcher(bundle: str) -> Matcher:
+    m = _WORKER_MATCHERS.get(bundle)
+    if m is None:
+        m = _WORKER_MATCHERS[bundle] = Matcher.load(Path(bundle))
+    return m
+
+
+def _worker_load(bundle: str) -> str:
+    """Run once on every worker (``client.run``): load the bundle into the process-global cache."""
+    return _worker_matcher(bundle).model_version
+
+
+def _worker_chunk(bundle: str, chunk: FirmChunk, top: int) -> tuple[int, int, pa.Table, pa.Table]:
+    results, rejects = process_chunk(_worker_matcher(bundle), chunk, top)
+    return chunk.index, chunk.n_read, results, rejects
+
+
+def _run_dask(
+    bundle: Path,
+    chunks: Iterator[FirmChunk],
+    top: int,
+    done: ChunkDone,
+    skip: set[int],
+    scheduler: str | None,
+    workers: int,
+) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+            env={"OMP_NUM_THREADS": "1"},
+        )
+        client = Client(cluster)
+    try:
+        client.run(_worker_load, str(bundle))
+        in_flight = 2 * max(len(client.scheduler_info().get("workers", {})), 1)
+        ac = as_completed()
+        pending = 0
+
+        def drain(block_until: int) -> None:
+            nonlocal pending
+            while pending > block_until:
+                fut = next(ac)
+                index, n_read, results, rejects = fut.result()
+                pending -= 1
+                done(None, index, n_read, results, rejects)
+                fut.release()
+
+        for chunk in chunks:
+            if chunk.index in skip:
+                done(
+                    None, chunk.index, chunk.n_read, REJECT_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table()
+                )
+                continue
+            ac.add(client.submit(_worker_chunk, str(bundle), chunk, top, pure=False))
+            pending += 1
+            drain(in_flight)
+        drain(0)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

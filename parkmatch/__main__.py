@@ -1,0 +1,5 @@
+"""``python -m parkmatch``: the same as the ``parkmatch`` command."""
+
+from parkmatch.cli import main
+
+raise SystemExit(main())
