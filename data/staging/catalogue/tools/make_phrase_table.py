@@ -1,0 +1,203 @@
+"""Generate industry_phrases.csv: 主导产业 phrase -> GB/T 4754-2017 codes.
+
+The mapping below is hand-written (one line per phrase, with an optional note).
+`basis` is generated from the official GB/T 4754-2017 names of the chosen codes
+(read from inputs/gbt4754_2017.csv) plus the note.  Run from /work/scratch/catalogue.
+"""
+import re
+from pathlib import Path
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent.parent
+M = {  # phrase: (codes, note)
+ "装备制造": ("34;35", "装备制造业 core = 通用设备 + 专用设备"),
+ "新材料": ("26;28;30;31;32", "《战略性新兴产业分类(2018)》新材料产业 = 先进钢铁/有色/石化化工/无机非金属/高性能纤维材料"),
+ "食品": ("13;14;15", "食品工业 = 农副食品加工 + 食品制造 + 酒饮料茶"),
+ "新能源": ("3415;3825;4415;4416", "new-energy equipment (wind turbines, PV) and wind/solar power generation"),
+ "机械": ("34;35", "machinery = general + special-purpose equipment"),
+ "电子信息": ("39", "电子信息制造业"),
+ "生物医药": ("27", ""),
+ "建材": ("30", "building materials = 非金属矿物制品业"),
+ "医药": ("27", ""),
+ "节能环保": ("3591;77", "environmental protection equipment + environmental governance services"),
+ "汽车零部件": ("367", ""),
+ "农副产品加工": ("13", ""),
+ "钢铁": ("31", ""),
+ "汽车": ("36", ""),
+ "物流": ("54;58;59", "logistics = road freight + multimodal/forwarding + warehousing"),
+ "精细化工": ("264;266;268", "fine chemicals = coatings/inks/pigments, specialty chemicals, daily chemicals"),
+ "纺织": ("17", ""),
+ "汽车及零部件": ("36", "division 36 includes 367 parts"),
+ "金属制品": ("33", ""),
+ "电力": ("38;44", "ambiguous in the catalogue: power equipment (38) or power generation (44, e.g. port power plants); both kept"),
+ "服装纺织": ("17;18", ""),
+ "化工": ("26", ""),
+ "智能制造": ("34;35;40", "intelligent manufacturing equipment incl. robots (3491 within 34) and instruments"),
+ "先进制造": ("34;35;38", "generic advanced manufacturing; equipment divisions"),
+ "自行车": ("376", ""),
+ "煤化工": ("252;261", "coal processing (coking, coal-to-gas/liquids) + basic chemical raw materials"),
+ "新能源汽车": ("3612", ""),
+ "信息技术": ("65", ""),
+ "国际贸易": ("51", "trade = wholesale (incl. import/export trade 5181-5189)"),
+ "家具": ("21", ""),
+ "冶金": ("31;32", ""),
+ "电子": ("39", ""),
+ "石化": ("251;26", "petroleum refining + chemicals"),
+ "包装": ("223;2926;3333", "paper, plastic and metal packaging"),
+ "高端制造": ("34;35;37;38", "generic high-end equipment manufacturing"),
+ "商贸物流": ("51;54;59", "trade (wholesale) + logistics"),
+ "食品加工": ("13;14", ""),
+ "金属压延": ("313;325", "steel and non-ferrous rolling"),
+ "光机电一体化": ("34;38;39;40", "opto-mechatronics"),
+ "食品饮料": ("14;15", ""),
+ "陶瓷": ("307", ""),
+ "皮革": ("19", ""),
+ "钢铁加工": ("31;33", ""),
+ "生物制药": ("276", ""),
+ "专用设备": ("35", ""),
+ "电子设备": ("39", ""),
+ "铸造": ("339", ""),
+ "再生资源利用": ("42", ""),
+ "橡塑制品": ("29", ""),
+ "机电": ("34;38", ""),
+ "云计算": ("6450;6550", "cloud / data-centre services"),
+ "管道装备": ("313;344", "pipes (seamless/welded steel pipe in 3130) and valves/pipe equipment (344)"),
+ "橡胶制品": ("291", ""),
+ "复合材料": ("306;29", "fibre-reinforced composites"),
+ "汽车配套": ("367", ""),
+ "再生资源综合利用": ("42", ""),
+ "临港加工": ("13;25;26;31", "port-side processing (grain/oil, petrochemical, steel) — generic"),
+ "仓储物流": ("59", ""),
+ "交通运输": ("55;56;58", "天津东疆保税港区 context: shipping, aviation leasing/transport, forwarding"),
+ "批发零售": ("51;52", ""),
+ "租赁": ("71", ""),
+ "民用航空": ("374;56", "天津滨海新区综合保税区 (airport zone): aircraft manufacturing (Airbus A320 line) + air transport"),
+ "科技研发": ("73", ""),
+ "商务商贸": ("72;51", ""),
+ "智能化产品": ("39;40", "smart electronic products and instruments"),
+ "石油钻采": ("3512", ""),
+ "自行车零部件": ("376", ""),
+ "木器": ("20;21", ""),
+ "机械加工": ("33;34", ""),
+ "医疗器械": ("358", ""),
+ "轻工机械": ("353;354", "food/beverage and printing/pharma/daily-goods machinery"),
+ "电动车": ("377", "electric two-wheelers (助动车) as made in Hebei clusters"),
+ "黑色金属冶炼压延加工": ("31", ""),
+ "港口物流": ("55;58;59", ""),
+ "能源设备": ("341;38", ""),
+ "国际物流": ("58;59", ""),
+ "出口加工": ("39;38;34", "export processing (曹妃甸综保区) — generic assembly manufacturing"),
+ "服装加工": ("18", ""),
+ "金属加工": ("33", ""),
+ "保税物流": ("58;59", ""),
+ "精密机械": ("34;40", ""),
+ "环保": ("3591;77", ""),
+ "大数据": ("6450;6550", ""),
+ "动漫创意": ("6572", ""),
+ "特钢冶炼": ("31", ""),
+ "通用零部件": ("345;348", ""),
+ "煤炭加工": ("252", ""),
+ "成品油储运集散": ("5162;5941", "petroleum products wholesale + oil/gas storage"),
+ "绿色农产品加工": ("13", ""),
+ "食品机械": ("353", ""),
+ "循环化工": ("26;42", ""),
+ "轻工": ("19;20;21;22;24;29", "light industry divisions"),
+ "焦化": ("2521", ""),
+ "水泥": ("3011", ""),
+ "钢铁及压延": ("31", ""),
+ "轨道交通装备": ("371", ""),
+ "海洋化工": ("261", "sea-salt based inorganic chemicals"),
+ "钢材": ("313", ""),
+ "钢铁及加工": ("31;33", ""),
+ "自行车零配件": ("376", ""),
+ "采暖散热器": ("3352", "radiators are 水暖管道零件 (3352)"),
+ "生物": ("27", "biomedicine in context (抚宁)"),
+ "特钢": ("31", ""),
+ "金属管件": ("3352;33", ""),
+ "板材": ("313", "成安 context (金属管件、板材): steel plate"),
+ "盐化工": ("261", ""),
+ "木材加工": ("20", ""),
+ "生物化工": ("26;276", ""),
+ "通用设备": ("34", ""),
+ "非金属矿物": ("30", ""),
+ "造纸": ("22", ""),
+ "钢制品": ("33", ""),
+ "大宗物流": ("51;54;59", "bulk commodity trade and logistics"),
+ "自行车及零部件": ("376", ""),
+ "羊绒": ("172;18", "cashmere spinning (毛纺织) and garments"),
+ "战略合金": ("324", ""),
+ "新能源汽车及零部件": ("3612;367", ""),
+ "轴承": ("345", ""),
+ "玻璃及深加工": ("304;305", ""),
+ "造纸及纸制品": ("22", ""),
+ "机电设备": ("34;38", ""),
+ "航天航空": ("374", ""),
+ "农产品加工": ("13", ""),
+ "医疗": ("358", "望都 context (食品、机电、医疗、建材): medical devices"),
+ "橡胶机带": ("291", "rubber belts (2912 橡胶板、管、带制造)"),
+ "电子信息技术": ("39;65", ""),
+ "中药": ("273;274", "TCM decoction pieces + patent medicines"),
+ "生物技术": ("27;73", ""),
+ "生物科技": ("27;73", ""),
+ "应急产品": ("35", "emergency equipment — no GB/T division; special-purpose equipment"),
+ "特种玻璃": ("304", ""),
+ "黑色金属采冶压延加工": ("08;31", ""),
+ "炼焦": ("2521", ""),
+ "钢延产品": ("313", ""),
+ "医药化工": ("271;26", ""),
+ "新能源装备": ("3415;3825", ""),
+ "药品": ("27", ""),
+ "矿产品加工": ("30;31;32", ""),
+ "矿山冶金": ("3511;3516", "平泉 context: mining and metallurgy machinery"),
+ "智能装备": ("34;35", ""),
+ "包装机械": ("3467", ""),
+ "机床": ("342", ""),
+ "毛皮加工": ("193", ""),
+ "印刷": ("23", ""),
+ "玻璃器皿": ("305", ""),
+ "食品饮品": ("14;15", ""),
+ "汽车模具": ("3525", ""),
+ "显示": ("3974", ""),
+ "航空航天": ("374", ""),
+ "机械装备": ("34;35", ""),
+ "新能源车": ("3612", ""),
+ "气雾剂": ("268", "aerosol consumer chemicals"),
+ "金属玻璃家具": ("213;219", "metal and other (glass) furniture"),
+ "采暖铸造": ("3352;339", ""),
+ "化工医药": ("26;27", ""),
+ "燃气设备": ("3861", ""),
+ "中央空调": ("3464", ""),
+ "乐器": ("242", ""),
+ "服装": ("18", ""),
+ "丝网产品": ("334", "安平 wire mesh"),
+ "机械配件": ("348", ""),
+ "家居": ("21", ""),
+ # phrases used by the existing catalogue / brief (not in the 2018 Tianjin+Hebei text)
+ "现代物流": ("59;54", ""),
+ "纺织服装": ("17;18", ""),
+}
+
+def main():
+    g = pd.read_csv(HERE / "inputs" / "gbt4754_2017.csv", dtype=str)
+    names = dict(zip(g.code, g.name))
+    z = pd.read_csv(HERE / "inputs" / "dev_zones_2018_jjj.csv", dtype=str)
+    t = z[z.province != "北京市"]
+    phrases = set()
+    for s in t.leading_industries.fillna(""):
+        phrases |= {p for p in re.split(r"[、，,；;。/\s]+", s) if p}
+    missing = sorted(phrases - set(M))
+    assert not missing, missing
+    rows = []
+    for p, (codes, note) in M.items():
+        cs = codes.split(";")
+        for c in cs:
+            assert c in names, (p, c)
+        basis = "; ".join(f"{c} {names[c]}" for c in cs)
+        if note:
+            basis += f" — {note}"
+        rows.append({"phrase": p, "codes": codes, "basis": basis})
+    pd.DataFrame(rows).to_csv(HERE / "industry_phrases.csv", index=False)
+    print(len(rows), "phrases;", len(phrases), "occur in 2018 TJ+HB rows")
+
+if __name__ == "__main__":
+    main()
