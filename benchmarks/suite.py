@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -43,6 +43,7 @@ from features import schemas as S
 from features.pairs import FEATURE_NAMES, FUNCTION_FLAGS, GROUP_ORDER, LEVEL_ORDER
 from features.validation import POLLUTION_ORDER
 from matcher.bundle import MANIFEST
+from training.config import TrainConfig
 
 TARGET_RATIO = 5.0
 TARGET_RECALL = 0.95
@@ -451,13 +452,7 @@ class BenchConfig:
     """What the bench needs from the operator's settings, as typed values."""
 
     home: Path
-    model_dir: Path
-    world_dir: Path
-    world_firms: int
-    world_seed: int
-    candidates: int = 60
-    index_type: str = "flat"
-    catalogue: Path | None = None
+    train: TrainConfig  # the default recipe: its world, its bundle, its knobs
     chunk_rows: int = 20_000
 
 
@@ -489,8 +484,8 @@ def _bundle_ok(path: Path) -> bool:
 def quick_world(ctx_settings: BenchConfig, bench_dir: Path) -> Path:
     from training.train import ensure_world
 
-    path = bench_dir / f"world-{QUICK_WORLD_FIRMS}-{ctx_settings.world_seed}"
-    ensure_world(path, QUICK_WORLD_FIRMS, ctx_settings.world_seed)
+    path = bench_dir / f"world-{QUICK_WORLD_FIRMS}-{ctx_settings.train.seed}"
+    ensure_world(path, QUICK_WORLD_FIRMS, ctx_settings.train.seed)
     return path
 
 
@@ -499,9 +494,9 @@ def setup(settings: BenchConfig, quick: bool) -> Context:
 
     bench_dir = Path(settings.home) / "bench"
     bench_dir.mkdir(parents=True, exist_ok=True)
-    default_world = settings.world_dir
+    default_world = settings.train.world_dir
     have_default = all((default_world / f).exists() for f in WORLD_FILES)
-    model_dir = settings.model_dir
+    model_dir = settings.train.out
     notes = []
     if not _bundle_ok(model_dir):
         if quick:
@@ -512,22 +507,14 @@ def setup(settings: BenchConfig, quick: bool) -> Context:
                     f"no usable model bundle: training a small one on the {QUICK_WORLD_FIRMS:,}-firm world "
                     f"into {model_dir}"
                 )
-                train_bundle(wq, model_dir, QUICK_WORLD_FIRMS, settings.world_seed, settings.candidates)
+                train_bundle(replace(settings.train, world_dir=wq, out=model_dir, n_firms=QUICK_WORLD_FIRMS))
             notes.append(
                 f"model: small bench bundle trained on a {QUICK_WORLD_FIRMS:,}-firm world ({model_dir})"
             )
         else:
             target = model_dir if not (model_dir / MANIFEST).exists() else bench_dir / "model"
             log(f"no usable model bundle: training one on the default world into {target}")
-            train_bundle(
-                default_world,
-                target,
-                settings.world_firms,
-                settings.world_seed,
-                settings.candidates,
-                settings.index_type,
-                settings.catalogue,
-            )
+            train_bundle(replace(settings.train, out=target))
             model_dir = target
             have_default = True
             notes.append(f"model: trained by the bench on the default world ({model_dir})")
@@ -546,7 +533,7 @@ def setup(settings: BenchConfig, quick: bool) -> Context:
         world_dir = quick_world(settings, bench_dir)
     else:
         world_dir = bench_dir / "world-default"
-        ensure_world(world_dir, settings.world_firms, settings.world_seed)
+        ensure_world(world_dir, settings.train.n_firms, settings.train.seed)
     return Context(settings, quick, bench_dir, model_dir, world_dir, notes=notes)
 
 
@@ -919,7 +906,7 @@ def bench_training(ctx: Context) -> None:
         label = f"{QUICK_WORLD_FIRMS:,}-firm world (quick)"
     else:
         world = ctx.world_dir
-        label = f"default world ({ctx.settings.world_firms:,} firms)"
+        label = f"default world ({ctx.settings.train.n_firms:,} firms)"
     with tempfile.TemporaryDirectory(dir=ctx.bench_dir) as tmp:
         log(f"4/5 training on the {label} in a child process")
         res = run_measured(
@@ -946,7 +933,7 @@ def bench_training(ctx: Context) -> None:
     if peer is not None and peer.fit_rows:
         n_ev = len(events)
         peer_s = peer.feature_seconds_per_group * n_ev + peer.fit_seconds * (
-            n_ev * ctx.settings.candidates / peer.fit_rows
+            n_ev * ctx.settings.train.candidates / peer.fit_rows
         )
         res["peer_seconds_extrapolated"] = peer_s
     ctx.results["training"] = res

@@ -59,15 +59,8 @@ def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.train import cli_train
 
-    return cli_train(
-        world_dir=Path(args.data) if args.data else settings.resolved_world_dir(),
-        out=Path(args.out) if args.out else settings.resolved_model_dir(),
-        n_firms=settings.world_firms,
-        seed=settings.world_seed,
-        candidates=settings.candidates,
-        index_type=settings.index_type,
-        catalogue=settings.catalogue_path,
-    )
+    world = Path(args.data) if args.data else None
+    return cli_train(settings.train_config(world, Path(args.out) if args.out else None))
 
 
 def _cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,22 +96,13 @@ def ensure_model(settings: Settings) -> None:
         return
     from training.train import train_bundle
 
-    world = settings.resolved_world_dir()
     print(
         f"[parkmatch] no model bundle at {model_dir}: building the default model "
         f"({settings.world_firms:,} simulated firms, seed {settings.world_seed}) into it; this runs once",
         file=sys.stderr,
         flush=True,
     )
-    train_bundle(
-        world,
-        model_dir,
-        settings.world_firms,
-        settings.world_seed,
-        settings.candidates,
-        settings.index_type,
-        settings.catalogue_path,
-    )
+    train_bundle(settings.train_config())
 
 
 def export_settings(settings: Settings) -> None:
@@ -165,17 +149,7 @@ def _cmd_match(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from benchmarks.suite import BenchConfig, cli_bench
 
-    config = BenchConfig(
-        home=settings.home,
-        model_dir=settings.resolved_model_dir(),
-        world_dir=settings.resolved_world_dir(),
-        world_firms=settings.world_firms,
-        world_seed=settings.world_seed,
-        candidates=settings.candidates,
-        index_type=settings.index_type,
-        catalogue=settings.catalogue_path,
-        chunk_rows=settings.chunk_rows,
-    )
+    config = BenchConfig(home=settings.home, train=settings.train_config(), chunk_rows=settings.chunk_rows)
     return cli_bench(config, quick=args.quick, json_out=Path(args.json) if args.json else None)
 
 

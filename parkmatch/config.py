@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.config import ApiConfig
+from training.config import TrainConfig
 
 
 class Settings(BaseSettings):
@@ -55,6 +56,18 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'parkmatch.db').as_posix()}"
+
+    def train_config(self, world_dir: Path | None = None, out: Path | None = None) -> TrainConfig:
+        """The default training recipe, into ``out`` from ``world_dir`` (the configured ones if not given)."""
+        return TrainConfig(
+            world_dir=world_dir or self.resolved_world_dir(),
+            out=out or self.resolved_model_dir(),
+            n_firms=self.world_firms,
+            seed=self.world_seed,
+            candidates=self.candidates,
+            index_type=self.index_type,
+            catalogue=self.catalogue_path,
+        )
 
     def api_config(self) -> ApiConfig:
         """What the HTTP layer needs, and nothing else."""

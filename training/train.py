@@ -39,6 +39,7 @@ from matcher.constraints import infeasibility
 from matcher.core import Matcher
 from matcher.ranker import ParkRanker
 from matcher.retrieval import VectorIndex
+from training.config import TrainConfig
 
 TRAIN_UNTIL_YEAR = 2020
 MAX_TRAIN_NEGATIVES = 30
@@ -305,18 +306,11 @@ def ensure_world(world_dir: Path, n_firms: int, seed: int) -> None:
     write_world(simulate(n_firms, seed), world_dir, overwrite=True)
 
 
-def train_bundle(
-    world_dir: Path,
-    out: Path,
-    n_firms: int,
-    seed: int,
-    candidates: int = 60,
-    index_type: str = "flat",
-    catalogue: Path | None = None,
-) -> dict[str, Any]:
+def train_bundle(cfg: TrainConfig) -> dict[str, Any]:
     """The whole ``parkmatch train``: world (generated if absent) → bundle on disk."""
-    ensure_world(world_dir, n_firms, seed)
-    catalogue = catalogue or R.data_file("parks.csv")
+    world_dir, out, candidates, index_type = cfg.world_dir, cfg.out, cfg.candidates, cfg.index_type
+    ensure_world(world_dir, cfg.n_firms, cfg.seed)
+    catalogue = cfg.catalogue or R.data_file("parks.csv")
     parks = R.load_parks(catalogue)
     firms, events = load_world_frames(world_dir)
     matcher, report = train_matcher(
@@ -338,14 +332,6 @@ def train_bundle(
     return matcher.manifest
 
 
-def cli_train(
-    world_dir: Path,
-    out: Path,
-    n_firms: int,
-    seed: int,
-    candidates: int = 60,
-    index_type: str = "flat",
-    catalogue: Path | None = None,
-) -> int:
-    train_bundle(world_dir, out, n_firms, seed, candidates, index_type, catalogue)
+def cli_train(cfg: TrainConfig) -> int:
+    train_bundle(cfg)
     return 0
