@@ -1249,6 +1249,16 @@ def _public(results: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in results.items() if not k.startswith("_")}
 
 
+def _document(doc: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    """The JSON document: run metadata, every section's results, the table rows and notes."""
+    return {
+        **doc,
+        "results": _public(ctx.results),
+        "rows": [r.as_dict() for r in ctx.rows],
+        "notes": ctx.notes,
+    }
+
+
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
@@ -1288,16 +1298,8 @@ def cli_bench(settings: BenchConfig, quick: bool, json_out: Path | None) -> int:
             ctx.rows.append(Row(name, "section", "failed", note=f"{type(exc).__name__}: {exc}"[:100]))
         ctx.results.setdefault("section_seconds", {})[name] = round(time.perf_counter() - ts, 1)
         log(f"section {name} done in {time.perf_counter() - ts:.1f}s (load {load_now()})")
-        if json_out is not None:
-            _write_json(
-                json_out,
-                {
-                    **doc,
-                    "results": _public(ctx.results),
-                    "rows": [r.as_dict() for r in ctx.rows],
-                    "notes": ctx.notes,
-                },
-            )
+        if json_out is not None:  # after every section, so an interrupted run keeps its figures
+            _write_json(json_out, _document(doc, ctx))
     doc["seconds_total"] = round(time.perf_counter() - t0, 1)
     doc["load_average_at_end"] = load_now()
     print(
@@ -1310,15 +1312,6 @@ def cli_bench(settings: BenchConfig, quick: bool, json_out: Path | None) -> int:
         print(f"note: {note}")
     print(f"total {doc['seconds_total']:.0f} s")
     if json_out is not None:
-        _write_json(
-            json_out,
-            {
-                **doc,
-                "results": _public(ctx.results),
-                "rows": [r.as_dict() for r in ctx.rows],
-                "notes": ctx.notes,
-                "markdown": markdown_table(ctx.rows),
-            },
-        )
+        _write_json(json_out, {**_document(doc, ctx), "markdown": markdown_table(ctx.rows)})
         print(f"JSON written to {json_out}")
     return 0
