@@ -132,7 +132,7 @@ def oracle_for(
     return out
 
 
-def baseline_scores(
+def all_scores(
     matcher: Matcher,
     world: World,
     x: np.ndarray,
@@ -143,8 +143,10 @@ def baseline_scores(
     popularity: np.ndarray,
     seed: int,
 ) -> dict[str, np.ndarray]:
-    """Scores (n, k) of every ranker in :data:`RANKERS` except ``model``, on the same candidates."""
-    return {
+    """Scores (n, k) of every ranker in :data:`RANKERS` on the same candidates; the model's are
+    :meth:`Matcher.score`'s, so evaluation scores exactly what serving serves."""
+    scores = {
+        "model": matcher.score(x, cand),
         "random": random_scores(cand, seed),
         "popularity": popularity_scores(popularity, cand),
         "distance": distance_scores(x, cand),
@@ -153,3 +155,4 @@ def baseline_scores(
         "oracle_params": oracle_for(world, matcher, firm_rows, cand, year, private=False),
         "oracle": oracle_for(world, matcher, firm_rows, cand, year),
     }
+    return {name: scores[name] for name in RANKERS}

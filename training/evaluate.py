@@ -63,7 +63,7 @@ from matcher import metrics as M
 from matcher.constraints import RULES
 from matcher.core import Matcher
 from matcher.ranker import ParkRanker
-from training.baselines import BASELINES, DEFINITIONS, RANKERS, baseline_scores, popularity_counts
+from training.baselines import BASELINES, DEFINITIONS, RANKERS, all_scores, popularity_counts
 from training.relocations import real_relocations
 from training.report import render_html, rnd, table, to_json
 from training.synth import World, load_world
@@ -158,26 +158,6 @@ def with_ranker(matcher: Matcher, ranker: ParkRanker) -> Matcher:
         tower=matcher.tower,
         history=matcher.history,
     )
-
-
-def all_scores(
-    matcher: Matcher,
-    world: World,
-    x: np.ndarray,
-    cand: np.ndarray,
-    sim: np.ndarray | None,
-    firm_rows: np.ndarray,
-    year: np.ndarray | None,
-    popularity: np.ndarray,
-    seed: int,
-) -> dict[str, np.ndarray]:
-    """Scores (n, k) of every ranker in :data:`RANKERS` on the same candidates; the model's are
-    ``matcher.score``'s."""
-    scores = {
-        "model": matcher.score(x, cand),
-        **baseline_scores(matcher, world, x, cand, sim, firm_rows, year, popularity, seed),
-    }
-    return {name: scores[name] for name in RANKERS}
 
 
 def top_parks(scores: np.ndarray, cand: np.ndarray, k: int = 10) -> np.ndarray:
