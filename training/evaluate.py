@@ -60,6 +60,7 @@ from features import schemas as S
 from features.pairs import CATEGORICAL_FEATURES, FEATURE_CRITERION, FEATURE_NAMES, MONOTONE, FirmArrays
 from features.validation import columns_from_frame
 from matcher import metrics as M
+from matcher.bundle import MANIFEST
 from matcher.constraints import RULES
 from matcher.core import Matcher
 from matcher.ranker import ParkRanker
@@ -607,7 +608,7 @@ def cli_evaluate(model_dir: Path, world_dir: Path, as_json: bool, report: Path |
     """``parkmatch evaluate``: the bundle's own world (manifest ``world_dir``) when it is still on
     disk, else ``world_dir``; prints the table or the JSON, optionally writes the HTML report."""
     model_dir = Path(model_dir)
-    if not (model_dir / "manifest.json").exists():
+    if not (model_dir / MANIFEST).exists():
         raise FileNotFoundError(f"no model bundle in {model_dir}: run `parkmatch train` first")
     log(f"loading model bundle {model_dir}")
     matcher = Matcher.load(model_dir)
