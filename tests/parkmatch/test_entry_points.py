@@ -10,7 +10,10 @@ from importlib import metadata
 
 def test_python_dash_m_parkmatch_lists_the_catalogue() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "parkmatch", "parks", "--format", "json"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "parkmatch", "parks", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     parks = json.loads(out.stdout)
     assert len(parks) > 100 and {"park_id", "name"} <= set(parks[0])
