@@ -231,6 +231,8 @@ class Matcher:
         return firms, cands, x
 
     def score(self, x: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """The ranker's score for every candidate, ``-inf`` for padding: the one scoring function
+        that serving, batch, training's test figure and evaluation all call."""
         n, k, f = x.shape
         scores = self.ranker.predict(x.reshape(n * k, f)).reshape(n, k)
         return np.where(cand >= 0, scores, -np.inf)
