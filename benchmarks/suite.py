@@ -40,7 +40,7 @@ import pandas as pd
 
 from features import reference as R
 from features import schemas as S
-from features.pairs import FEATURE_NAMES, FUNCTION_FLAGS, GROUP_ORDER, LEVEL_ORDER
+from features.pairs import FEATURE_NAMES, FUNCTION_FLAGS, GROUP_ORDER, LEVEL_ORDER, PRECEDENT_FEATURES
 from features.validation import POLLUTION_ORDER
 from matcher.bundle import MANIFEST
 from training.config import TrainConfig
@@ -263,18 +263,31 @@ def _shared_digits(firm_code: str, park_code: str) -> int:
     return best
 
 
+def _num(value: Any) -> float:
+    """A catalogue value as a float; unknown (None or NaN) stays NaN."""
+    if value is None:
+        return float("nan")
+    if isinstance(value, bool):
+        return float(value)
+    return float(value)
+
+
+def _pollution(value: Any) -> float:
+    return float(POLLUTION_ORDER[value]) if value in POLLUTION_ORDER else float("nan")
+
+
 def peer_feasible(firm: Mapping[str, Any], park: pd.Series) -> bool:
-    """The hard constraints, one park at a time."""
+    """The hard constraints, one park at a time; an unknown park value never rules a park out."""
     code = str(firm["industry_code"])
     if any(code.startswith(r) for r in park[S.RESTRICTED_INDUSTRIES]):
         return False
-    if POLLUTION_ORDER[firm["pollution_level"]] > POLLUTION_ORDER[park[S.MAX_POLLUTION_LEVEL]]:
+    if POLLUTION_ORDER[firm["pollution_level"]] > _pollution(park[S.MAX_POLLUTION_LEVEL]):
         return False
-    if float(firm["land_need_mu"]) > float(park[S.AVAILABLE_LAND_MU]):
+    if float(firm["land_need_mu"]) > _num(park[S.AVAILABLE_LAND_MU]):
         return False
     if float(park[S.DISTANCE_KM]) > float(firm["max_distance_km"]):
         return False
-    return not (bool(firm["needs_port"]) and not bool(park[S.PORT_ACCESS]))
+    return not (bool(firm["needs_port"]) and _num(park[S.PORT_ACCESS]) == 0.0)
 
 
 PEER_DECISION_YEAR = 2025
@@ -309,15 +322,19 @@ def peer_pair_features(
             if secs:
                 link = max(float(both[io.index(firm_sector), io.index(s)]) for s in secs)
         park_divs = {c[:2] for c in codes}
-        subs = {item: float(park[f"subsidy_{item}"]) for item in S.SUBSIDY_ITEMS}
-        total = sum(subs.values()) / (3.0 * len(S.SUBSIDY_ITEMS))
-        reg = 1.0 if bool(park[S.KEEPS_BEIJING_REGISTRATION]) else 0.0
+        subs = {item: _num(park[f"subsidy_{item}"]) for item in S.SUBSIDY_ITEMS}
+        stated = [v for v in subs.values() if not math.isnan(v)]
+        total = sum(stated) / (3.0 * len(stated)) if stated else float("nan")
+        stated_prios = [subs[s] for s in prios if not math.isnan(subs[s])]
+        match = (sum(stated_prios) / (3.0 * len(stated_prios))) if stated_prios else float("nan")
+        reg = _num(park[S.KEEPS_BEIJING_REGISTRATION])
         dist = float(park[S.DISTANCE_KM])
         rail = float(park[S.RAIL_MINUTES])
-        land = float(park[S.AVAILABLE_LAND_MU])
-        price = float(park[S.LAND_PRICE])
-        port = 1.0 if bool(park[S.PORT_ACCESS]) else 0.0
+        land = _num(park[S.AVAILABLE_LAND_MU])
+        price = _num(park[S.LAND_PRICE])
+        port = _num(park[S.PORT_ACCESS])
         ptype = park[S.PLATFORM_TYPE]
+        designated = set(park[S.DESIGNATED_FUNCTIONS])
         row = {
             "chain_depth": depth / 4.0,
             "chain_covers": float(any(code.startswith(c) for c in codes)),
@@ -328,10 +345,13 @@ def peer_pair_features(
             "land_need_log": math.log1p(need),
             "land_price_log": math.log(max(price, 1.0)),
             "land_cost_log": math.log1p(need * price / 1e4),
+            "land_floor_log": math.log(max(_num(park[S.LAND_PRICE_FLOOR]), 1.0))
+            if not math.isnan(_num(park[S.LAND_PRICE_FLOOR]))
+            else float("nan"),
             "talent_level": talent,
             "talent_pool": float(park[S.TALENT_POOL]),
             "talent_gap": float(park[S.TALENT_POOL]) - talent,
-            "subsidy_match": (sum(subs[s] for s in prios) / (3.0 * len(prios))) if prios else total,
+            "subsidy_match": match if prios else total,
             "subsidy_total": total,
             "keeps_registration": reg,
             "registration_x_ties": reg * ties,
@@ -349,17 +369,21 @@ def peer_pair_features(
             "park_level": float(LEVEL_ORDER.get(park[S.LEVEL], 1)),
             "platform_group": float(GROUP_ORDER.get(park[S.PLATFORM_GROUP], 0)),
             **{name: float(bool(functions.intersection(want))) for name, want in FUNCTION_FLAGS.items()},
-            "capacity_log": math.log1p(float(park[S.CAPACITY_PER_YEAR])),
+            "capacity_log": math.log1p(_num(park[S.CAPACITY_PER_YEAR])),
             "port_match": port * float(bool(firm["needs_port"])),
             "port_access": port,
-            "pollution_headroom": float(
-                POLLUTION_ORDER[park[S.MAX_POLLUTION_LEVEL]] - POLLUTION_ORDER[firm["pollution_level"]]
-            ),
+            "pollution_headroom": _pollution(park[S.MAX_POLLUTION_LEVEL])
+            - POLLUTION_ORDER[firm["pollution_level"]],
             "employees_log": math.log1p(float(firm["employees"])),
             # The peer keeps no relocation history and ranks for the current year.
             "cluster_share": 0.0,
             "park_popularity": 0.0,
             "decision_year": float(PEER_DECISION_YEAR),
+            "designated_function": float(bool(designated & functions)),
+            "designated_industry": float(any(code.startswith(c) for c in park[S.DESIGNATED_INDUSTRIES])),
+            "designated_any": float(bool(designated)),
+            # nor any documented precedent
+            **{name: 0.0 for name in PRECEDENT_FEATURES},
         }
         rows.append(row)
     return pd.DataFrame(rows, columns=list(FEATURE_NAMES))

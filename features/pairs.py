@@ -29,6 +29,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("land_need_log", "land"),
     ("land_price_log", "land"),
     ("land_cost_log", "land"),
+    ("land_floor_log", "land"),
     ("talent_level", "talent"),
     ("talent_pool", "talent"),
     ("talent_gap", "talent"),
@@ -60,14 +61,35 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("pollution_headroom", "platform"),
     ("employees_log", "platform"),
     ("decision_year", "platform"),
+    ("designated_function", "designation"),
+    ("designated_industry", "designation"),
+    ("designated_any", "designation"),
+    ("precedent_function", "precedent"),
+    ("precedent_division", "precedent"),
+    ("precedent_park", "precedent"),
+    ("precedent_nearby_function", "precedent"),
+    ("precedent_nearby_division", "precedent"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _ in FEATURES)
+# The columns :class:`features.precedents.Precedents` fills, in its order.
+PRECEDENT_FEATURES: tuple[str, ...] = (
+    "precedent_function",
+    "precedent_division",
+    "precedent_park",
+    "precedent_nearby_function",
+    "precedent_nearby_division",
+)
 FEATURE_CRITERION: dict[str, str] = dict(FEATURES)
 CATEGORICAL_FEATURES: tuple[str, ...] = ("platform_type_id",)
-# Directions the domain is certain of: more spare land (relative to need) never hurts, a
+# Directions the domain is certain of: a park designated for what the firm moves never loses by
+# it, more documented precedent never hurts, more spare land (relative to need) never hurts, a
 # better subsidy match never hurts, a closer industry code never hurts, and for a firm tied
 # to Beijing more distance never helps.
 MONOTONE: dict[str, int] = {
+    "designated_function": 1,
+    "precedent_function": 1,
+    "precedent_park": 1,
+    "precedent_nearby_function": 1,
     "land_ratio_log": 1,
     "subsidy_match": 1,
     "chain_depth": 1,
@@ -141,6 +163,8 @@ class ParkArrays:
     ids: np.ndarray
     industries: CodeSets
     restricted: CodeSets
+    designated_codes: CodeSets
+    prov: dict[str, np.ndarray]  # provenance level per reported field, per park
     io_link: np.ndarray
     io_codes: tuple[str, ...]
     num: dict[str, np.ndarray]
@@ -157,19 +181,27 @@ class ParkArrays:
             if secs:
                 rows = [io.index(s) for s in secs]
                 link[p, :-1] = both[:, rows].max(axis=1)
-        subsidies = parks[list(S.SUBSIDY_COLUMNS)].to_numpy(np.float32)
+        subsidies = parks[list(S.SUBSIDY_COLUMNS)].to_numpy(np.float32)  # NaN where unknown
+        fn_pos = {f: i for i, f in enumerate(S.FUNCTIONS)}
+        designated = np.zeros(len(parks), dtype=np.int64)
+        for p, fns in enumerate(parks[S.DESIGNATED_FUNCTIONS]):
+            for f in fns:
+                designated[p] |= 1 << fn_pos[f]
         num = {
             "lat": parks[S.LAT].to_numpy(np.float64),
             "lng": parks[S.LNG].to_numpy(np.float64),
             "land": parks[S.AVAILABLE_LAND_MU].to_numpy(np.float32),
             "price": parks[S.LAND_PRICE].to_numpy(np.float32),
+            "floor": parks[S.LAND_PRICE_FLOOR].to_numpy(np.float32),
+            "grade": parks[S.LAND_GRADE].to_numpy(np.float32),
             "talent": parks[S.TALENT_POOL].to_numpy(np.float32),
             "subsidies": subsidies,
-            "subsidy_total": subsidies.sum(axis=1) / (3.0 * len(S.SUBSIDY_ITEMS)),
-            "keeps_reg": parks[S.KEEPS_BEIJING_REGISTRATION].to_numpy(bool).astype(np.float32),
+            # mean over the items a source states; NaN when none is stated
+            "subsidy_total": _nanmean_rows(subsidies) / 3.0,
+            "keeps_reg": _tristate(parks[S.KEEPS_BEIJING_REGISTRATION]),
             "distance": parks[S.DISTANCE_KM].to_numpy(np.float32),
             "rail": parks[S.RAIL_MINUTES].to_numpy(np.float32),
-            "port": parks[S.PORT_ACCESS].to_numpy(bool).astype(np.float32),
+            "port": _tristate(parks[S.PORT_ACCESS]),
             "pollution": parks[S.MAX_POLLUTION_LEVEL].map(POLLUTION_ORDER).to_numpy(np.float32),
             "capacity": parks[S.CAPACITY_PER_YEAR].to_numpy(np.float32),
             "platform_type": parks[S.PLATFORM_TYPE]
@@ -177,18 +209,23 @@ class ParkArrays:
             .to_numpy(np.float32),
             "level": parks[S.LEVEL].map(LEVEL_ORDER).fillna(1).to_numpy(np.float32),
             "group": parks[S.PLATFORM_GROUP].map(GROUP_ORDER).fillna(0).to_numpy(np.float32),
+            "designated": designated,
         }
+        provenance = [R.park_provenance(r) for r in parks.to_dict("records")]
+        prov = {f: np.array([pv[f] for pv in provenance], dtype=object) for f in S.PROVENANCE_FIELDS}
         return cls(
             frame=parks.reset_index(drop=True),
             ids=parks[S.PARK_ID].to_numpy(object),
             industries=CodeSets.build(list(parks[S.INDUSTRY_CODES])),
             restricted=CodeSets.build(list(parks[S.RESTRICTED_INDUSTRIES])),
+            designated_codes=CodeSets.build(list(parks[S.DESIGNATED_INDUSTRIES])),
+            prov=prov,
             io_link=link,
             io_codes=io.codes,
             num=num,
             codes=[list(c) for c in parks[S.INDUSTRY_CODES]],
             text={
-                col: ["" if v is None else str(v) for v in parks[col]]
+                col: ["" if v is None or v != v else str(v) for v in parks[col]]
                 for col in (
                     S.PARK_ID,
                     S.PARK_NAME,
@@ -198,12 +235,31 @@ class ParkArrays:
                     S.ADCODE,
                     S.PLATFORM_TYPE,
                     S.PLATFORM_GROUP,
+                    S.LAND_GRADE,
                 )
             },
         )
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def known(self, field: str, p: int) -> bool:
+        return str(self.prov[field][p]) != "unknown"
+
+    def estimated(self, field: str, p: int) -> bool:
+        return str(self.prov[field][p]) == "estimated"
+
+
+def _tristate(col: pd.Series) -> np.ndarray:
+    """True → 1, False → 0, unknown (None/NaN) → NaN."""
+    return np.array([np.nan if v is None or v != v else float(bool(v)) for v in col], dtype=np.float32)
+
+
+def _nanmean_rows(a: np.ndarray) -> np.ndarray:
+    known = ~np.isnan(a)
+    total = np.where(known, a, 0.0).sum(axis=1)
+    count = known.sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
 
 
 FUNCTION_FLAGS: dict[str, tuple[str, ...]] = {
@@ -228,6 +284,7 @@ class FirmArrays:
     num: dict[str, np.ndarray]
     given: dict[str, np.ndarray]
     division: np.ndarray
+    fn_mask: np.ndarray  # bitmask over S.FUNCTIONS of what the firm moves
 
     @classmethod
     def build(cls, batch: FirmBatch, parks: ParkArrays) -> FirmArrays:
@@ -283,7 +340,12 @@ class FirmArrays:
             for name in (S.POLLUTION_LEVEL, S.LAND_NEED_MU, S.MAX_DISTANCE_KM, S.NEEDS_PORT)
         }
         ids = firm_code_ids(codes)
-        return cls(ids, io_sector, pdiv, pcount, is_pharma, num, given, ids[:, 0])
+        fn_pos = {f: i for i, f in enumerate(S.FUNCTIONS)}
+        fn_mask = np.array(
+            [sum(1 << fn_pos[f] for f in set(fns) if f in fn_pos) for fns in c[S.FUNCTIONS_COL]],
+            dtype=np.int64,
+        )
+        return cls(ids, io_sector, pdiv, pcount, is_pharma, num, given, ids[:, 0], fn_mask)
 
 
 def pair_features(
@@ -293,11 +355,15 @@ def pair_features(
     sim: np.ndarray,
     history: tuple[np.ndarray, np.ndarray] | None = None,
     years: np.ndarray | None = None,
+    precedent: np.ndarray | None = None,
 ) -> np.ndarray:
     """Feature tensor (n, k, len(FEATURE_NAMES)) for candidate park positions ``cand`` (n, k).
 
     ``history`` is ``(cluster, popularity)`` from :class:`features.history.ArrivalHistory`;
     without it both are 0, the value of a park with an average share of earlier movers.
+    ``precedent`` is the (n, k, 3) output of :class:`features.precedents.Precedents`; without it
+    the three precedent features are 0.  Unknown catalogue values stay NaN in the features they
+    feed, so the ranker's trees route them as missing instead of reading a template number.
     Padding candidates (-1) produce finite junk rows that callers mask out.
     """
     n, k = cand.shape
@@ -338,6 +404,7 @@ def pair_features(
     put("land_need_log", np.broadcast_to(np.log1p(need), (n, k)))
     put("land_price_log", np.log(np.maximum(price, 1.0)))
     put("land_cost_log", np.log1p(need * price / 1e4))
+    put("land_floor_log", np.log(np.maximum(pn["floor"][cp], 1.0)))
 
     talent = fn["talent"][:, None]
     pool = pn["talent"][cp]
@@ -348,7 +415,10 @@ def pair_features(
     prio = fn["priorities"]
     nprio = prio.sum(axis=1, keepdims=True)
     park_sub = pn["subsidies"][cp]  # (n, k, 6)
-    match = np.einsum("nkj,nj->nk", park_sub, prio) / (3.0 * np.maximum(nprio, 1.0))
+    known = (~np.isnan(park_sub)).astype(np.float32)
+    stated = np.einsum("nkj,nj->nk", known, prio)  # prioritised items a source states
+    match = np.einsum("nkj,nj->nk", np.nan_to_num(park_sub), prio) / (3.0 * np.maximum(stated, 1.0))
+    match = np.where(stated > 0, match, np.nan)
     put("subsidy_match", np.where(nprio > 0, match, pn["subsidy_total"][cp]))
     put("subsidy_total", pn["subsidy_total"][cp])
     reg = pn["keeps_reg"][cp]
@@ -383,6 +453,14 @@ def pair_features(
     put("employees_log", np.broadcast_to(np.log1p(fn["employees"][:, None]), (n, k)))
     year = np.full(n, np.nan, np.float32) if years is None else np.asarray(years, np.float32)
     put("decision_year", np.broadcast_to(year[:, None], (n, k)))
+    park_fn = pn["designated"][cp]
+    put("designated_function", ((park_fn & firms.fn_mask[:, None]) != 0).astype(np.float32))
+    put("designated_industry", parks.designated_codes.covers(cp, ids_pad))
+    put("designated_any", (park_fn != 0).astype(np.float32))
+    if precedent is None:
+        precedent = np.zeros((n, k, 5), dtype=np.float32)
+    for j, name in enumerate(PRECEDENT_FEATURES):
+        put(name, precedent[:, :, j])
     return out
 
 
@@ -393,7 +471,8 @@ def criterion_scores(x: np.ndarray) -> np.ndarray:
     """Five interpretable scores in [0, 1] from a feature matrix (rows, features).
 
     These are not the model's contributions: they are plain-language readings of the pair
-    (how much of the land need is met, how close, …) that an officer can check by hand.
+    (how much of the land need is met, how close, …) that an officer can check by hand.  A
+    criterion that rests only on unknown catalogue values is NaN (shown as 未知), never a guess.
     """
     col = {name: i for i, name in enumerate(FEATURE_NAMES)}
     f = lambda name: x[:, col[name]]  # noqa: E731
@@ -402,13 +481,19 @@ def criterion_scores(x: np.ndarray) -> np.ndarray:
     chain_extra = np.where(partners >= 0, partners, np.clip(f("embedding_sim"), 0, 1))
     industry = 0.6 * depth + 0.2 * np.clip(f("chain_io") / 0.05, 0, 1) + 0.2 * chain_extra
     need = np.expm1(f("land_need_log"))
-    avail_ratio = np.exp(f("land_ratio_log"))  # (1+avail)/(1+need)
-    price_penalty = 0.4 * np.clip(np.log(np.exp(f("land_price_log")) / 1e5) / np.log(20.0), 0, 1)
-    land = np.where(need > 0, np.clip(avail_ratio, 0, 1), 1.0) * (1.0 - price_penalty)
+    avail_ratio = np.exp(f("land_ratio_log"))  # (1+avail)/(1+need); NaN when land is unknown
+    price_log = f("land_price_log")
+    price_log = np.where(np.isnan(price_log), f("land_floor_log"), price_log)
+    with np.errstate(invalid="ignore"):
+        price_ok = 1.0 - 0.4 * np.clip(np.log(np.exp(price_log) / 1e5) / np.log(20.0), 0, 1)
+        avail_ok = np.where(need > 0, np.clip(avail_ratio, 0, 1), np.nan)
+    land = np.where(np.isnan(avail_ok), price_ok, np.where(np.isnan(price_ok), avail_ok, avail_ok * price_ok))
     talent = np.clip(f("talent_pool") / np.maximum(f("talent_level"), 0.05), 0, 1)
-    subsidy = np.clip(f("subsidy_match") + 0.2 * f("registration_x_ties"), 0, 1)
+    match, reg = f("subsidy_match"), f("registration_x_ties")
+    subsidy = np.where(
+        np.isnan(match) & np.isnan(reg), np.nan, np.nan_to_num(match) + 0.2 * np.nan_to_num(reg)
+    )
     ties = f("beijing_ties")
     proximity = np.exp(-f("distance_km") / (50.0 + 450.0 * (1.0 - ties)))
-    return np.clip(np.stack([industry, land, talent, subsidy, proximity], axis=1), 0.0, 1.0).astype(
-        np.float32
-    )
+    out = np.stack([industry, land, talent, subsidy, proximity], axis=1)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)

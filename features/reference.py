@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -240,7 +242,39 @@ def load_parks(path: str | Path | None = None) -> pd.DataFrame:
     df = pd.DataFrame.from_records(records, columns=list(S.PARK_COLUMNS))
     if df.empty:
         raise ReferenceDataError(path, None, None, "the catalogue has no parks")
+    sources_path = path.with_name("park_sources.csv")
+    sources = load_park_sources(sources_path, df) if sources_path.exists() else ParkSources({}, {})
+    attach_provenance(df, sources)
     return df
+
+
+def attach_provenance(df: pd.DataFrame, sources: ParkSources) -> None:
+    """Add the ``provenance`` and ``field_sources`` columns (JSON text, so Parquet keeps them).
+
+    The catalogue frame carries its own provenance into the model bundle and the API, so a
+    served park can never lose the record of where its numbers came from.
+    """
+    recs = df.to_dict("records")
+    df[S.PROVENANCE] = [json.dumps(sources.provenance(r), ensure_ascii=False) for r in recs]
+    df[S.FIELD_SOURCES] = [
+        json.dumps(
+            {
+                f: sources.sources[(str(r[S.PARK_ID]), f)]
+                for f in S.PROVENANCE_FIELDS
+                if (str(r[S.PARK_ID]), f) in sources.sources
+            },
+            ensure_ascii=False,
+        )
+        for r in recs
+    ]
+
+
+def park_provenance(row: Mapping[Any, object]) -> dict[str, str]:
+    """A catalogue row's ``{field: level}``; rows without the column count every value estimated."""
+    text = row.get(S.PROVENANCE)
+    if isinstance(text, str) and text:
+        return dict(json.loads(text))
+    return ParkSources({}, {}).provenance(row)
 
 
 def _validate_park_row(
@@ -256,7 +290,7 @@ def _validate_park_row(
     if pid in seen:
         raise fail(S.PARK_ID, "duplicate park_id")
     seen.add(pid)
-    for col in (S.PARK_NAME, S.PROVINCE, S.CITY, S.COUNTY, S.LEVEL, S.PLATFORM_TYPE):
+    for col in (S.PARK_NAME, S.PROVINCE, S.CITY, S.COUNTY, S.LEVEL, S.PLATFORM_TYPE, S.COORD_METHOD):
         if not row[col].strip():
             raise fail(col, "is blank")
     if row[S.PROVINCE] not in S.PROVINCES:
@@ -275,10 +309,11 @@ def _validate_park_row(
     for col in S.PARK_NUMERIC_COLUMNS:
         value = row[col].strip()
         if not value:
-            if col == S.APPROVED_AREA_HA:
-                out[col] = math.nan
-                continue
-            raise fail(col, "is blank; give a value with a source or flag it as estimated")
+            # unknown is unknown: NaN, never a template number
+            if col in S.PARK_REQUIRED_NUMERIC:
+                raise fail(col, "is blank; every park needs its point and the distance computed from it")
+            out[col] = math.nan
+            continue
         try:
             num = float(value)
         except ValueError:
@@ -294,14 +329,19 @@ def _validate_park_row(
     if float(out[S.TALENT_POOL]) > 1:  # type: ignore[arg-type]
         raise fail(S.TALENT_POOL, "must be an index in [0, 1]")
     for col in S.SUBSIDY_COLUMNS:
-        if float(out[col]) not in (0.0, 1.0, 2.0, 3.0):  # type: ignore[arg-type]
+        level = float(out[col])  # type: ignore[arg-type]
+        if not math.isnan(level) and level not in (0.0, 1.0, 2.0, 3.0):
             raise fail(col, "must be a level 0, 1, 2 or 3")
-    out[S.CAPACITY_PER_YEAR] = int(float(out[S.CAPACITY_PER_YEAR]))  # type: ignore[arg-type]
+    grade = float(out[S.LAND_GRADE])  # type: ignore[arg-type]
+    if not math.isnan(grade) and not (1 <= grade <= 15 and grade == int(grade)):
+        raise fail(S.LAND_GRADE, "must be a grade 1-15 of the national minimum-price standard")
     for col in S.PARK_BOOL_COLUMNS:
-        out[col] = _parse_bool(path, line, col, row[col])
-    if row[S.MAX_POLLUTION_LEVEL] not in S.POLLUTION_LEVELS:
-        raise fail(S.MAX_POLLUTION_LEVEL, f"{row[S.MAX_POLLUTION_LEVEL]!r} is not low/medium/high")
-    for col in (S.INDUSTRY_CODES, S.RESTRICTED_INDUSTRIES):
+        out[col] = _parse_bool(path, line, col, row[col]) if row[col].strip() else None
+    pollution = row[S.MAX_POLLUTION_LEVEL].strip()
+    if pollution and pollution not in S.POLLUTION_LEVELS:
+        raise fail(S.MAX_POLLUTION_LEVEL, f"{pollution!r} is not low/medium/high")
+    out[S.MAX_POLLUTION_LEVEL] = pollution or None
+    for col in (S.INDUSTRY_CODES, S.RESTRICTED_INDUSTRIES, S.DESIGNATED_INDUSTRIES):
         codes = _split(row[col])
         for code in codes:
             if not is_industry_code(code):
@@ -309,12 +349,12 @@ def _validate_park_row(
         out[col] = codes
     if not out[S.INDUSTRY_CODES]:
         raise fail(S.INDUSTRY_CODES, "needs at least one industry code")
+    functions = _split(row[S.DESIGNATED_FUNCTIONS])
+    for fn in functions:
+        if fn not in S.FUNCTIONS:
+            raise fail(S.DESIGNATED_FUNCTIONS, f"{fn!r} is not one of {', '.join(S.FUNCTIONS)}")
+    out[S.DESIGNATED_FUNCTIONS] = functions
     out[S.SOURCES] = _split(row[S.SOURCES])
-    estimated = _split(row[S.ESTIMATED_FIELDS])
-    for name in estimated:
-        if name not in S.PARK_COLUMNS:
-            raise fail(S.ESTIMATED_FIELDS, f"{name!r} is not a catalogue column")
-    out[S.ESTIMATED_FIELDS] = estimated
     if not row[S.SOURCE_URL].strip():
         raise fail(S.SOURCE_URL, "every park needs a source")
     out[S.PARK_ID] = pid
@@ -322,16 +362,183 @@ def _validate_park_row(
     return out
 
 
+@dataclass(frozen=True)
+class ParkSources:
+    """Provenance per (park, field) from ``park_sources.csv``: level and the cited pages."""
+
+    level: dict[tuple[str, str], str]
+    sources: dict[tuple[str, str], list[dict[str, str]]]
+
+    def provenance(self, park: Mapping[Any, object]) -> dict[str, str]:
+        """``{field: official|sourced|estimated|unknown}`` for every reported field of a park.
+
+        A blank value is unknown whatever the sources say; a value with no provenance row is
+        estimated (the loader refuses such rows, so this only covers hand-built test parks).
+        """
+        pid = str(park[S.PARK_ID])
+        out: dict[str, str] = {}
+        for field in S.PROVENANCE_FIELDS:
+            if _is_blank(park.get(field)):
+                out[field] = "unknown"
+            else:
+                out[field] = self.level.get((pid, field), "estimated")
+        return out
+
+
+def _is_blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, (list, tuple, str)) and len(value) == 0
+
+
+_PROVENANCE_RANK = {name: i for i, name in enumerate(S.PROVENANCE_LEVELS)}
+
+
+def load_park_sources(path: str | Path | None = None, parks: pd.DataFrame | None = None) -> ParkSources:
+    """Read and check ``park_sources.csv``: every row names a known park, field, level and class.
+
+    With ``parks`` given, every non-blank reported value must have a provenance row, so that no
+    number reaches an officer without saying where it came from.
+    """
+    path = Path(path) if path is not None else data_file("park_sources.csv")
+    if not path.exists():
+        raise ReferenceDataError(path, None, None, "file not found")
+    raw = _read_csv(path)
+    cols = ("park_id", "field", "provenance", "source_url", "source_title", "source_class")
+    missing = [c for c in cols if c not in raw.columns]
+    if missing:
+        raise ReferenceDataError(path, 1, missing[0], f"missing column(s): {', '.join(missing)}")
+    known = set(parks[S.PARK_ID]) if parks is not None else None
+    level: dict[tuple[str, str], str] = {}
+    sources: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for i, row in enumerate(raw.itertuples(index=False)):
+        line = i + 2
+        pid, field, prov, cls = str(row.park_id), str(row.field), str(row.provenance), str(row.source_class)
+        if known is not None and pid not in known:
+            raise ReferenceDataError(path, line, "park_id", f"{pid!r} is not a catalogue park")
+        if field not in S.PROVENANCE_FIELDS:
+            raise ReferenceDataError(path, line, "field", f"{field!r} is not a reported catalogue field")
+        if prov not in S.PROVENANCE_LEVELS:
+            raise ReferenceDataError(
+                path, line, "provenance", f"{prov!r} is not one of {S.PROVENANCE_LEVELS}"
+            )
+        if cls not in S.SOURCE_CLASSES:
+            raise ReferenceDataError(path, line, "source_class", f"{cls!r} is not one of {S.SOURCE_CLASSES}")
+        key = (pid, field)
+        # several sources for one value: the strongest level stands
+        if key not in level or _PROVENANCE_RANK[prov] < _PROVENANCE_RANK[level[key]]:
+            level[key] = prov
+        if str(row.source_url).strip():
+            sources.setdefault(key, []).append(
+                {"url": str(row.source_url), "title": str(row.source_title), "source_class": cls}
+            )
+    out = ParkSources(level, sources)
+    if parks is not None:
+        for j, park in enumerate(parks.to_dict("records")):
+            pid = str(park[S.PARK_ID])
+            for field in S.PROVENANCE_FIELDS:
+                if not _is_blank(park.get(field)) and (pid, field) not in level:
+                    raise ReferenceDataError(
+                        path,
+                        None,
+                        field,
+                        f"park {pid} (catalogue line {j + 2}) has a value but no provenance row",
+                    )
+    return out
+
+
+def _strip(value: str, suffixes: tuple[str, ...]) -> str:
+    v = value.strip()
+    for suffix in suffixes:
+        if v.endswith(suffix) and len(v) > len(suffix) + 1:
+            return v[: -len(suffix)]
+    return v
+
+
+def filter_parks(
+    parks: pd.DataFrame,
+    province: str | None = None,
+    city: str | None = None,
+    county: str | None = None,
+    industry: str | None = None,
+    function: str | None = None,
+    platform: str | None = None,
+) -> pd.DataFrame:
+    """The catalogue rows an officer asked for; names match with or without 省/市/县/区."""
+    keep = np.ones(len(parks), dtype=bool)
+    if province:
+        keep &= parks[S.PROVINCE].map(lambda v: _strip(v, ("省", "市"))).to_numpy() == _strip(
+            province, ("省", "市")
+        )
+    if city:
+        keep &= parks[S.CITY].map(lambda v: _strip(v, ("市",))).to_numpy() == _strip(city, ("市",))
+    if county:
+        by_code = parks[S.ADCODE].to_numpy() == county.strip()
+        suffixes = ("自治县", "县", "区", "市")
+        by_name = parks[S.COUNTY].map(lambda v: _strip(v, suffixes)).to_numpy() == _strip(county, suffixes)
+        keep &= by_code | by_name
+    if industry:
+        code = industry.strip()
+        keep &= (
+            parks[S.INDUSTRY_CODES]
+            .map(lambda cs: any(code.startswith(c) or c.startswith(code) for c in cs))
+            .to_numpy()
+        )
+    if function:
+        keep &= parks[S.DESIGNATED_FUNCTIONS].map(lambda fs: function.strip() in fs).to_numpy()
+    if platform:
+        p = platform.strip()
+        keep &= (parks[S.PLATFORM_TYPE].to_numpy() == p) | (
+            parks[S.PLATFORM_GROUP].astype(str).to_numpy() == p
+        )
+    return parks[keep].reset_index(drop=True)
+
+
+def provenance_table(parks: pd.DataFrame) -> pd.DataFrame:
+    """Per field, how many parks are official / sourced / estimated / unknown."""
+    rows = []
+    provs = [park_provenance(p) for p in parks.to_dict("records")]
+    n = len(provs)
+    for field in S.PROVENANCE_FIELDS:
+        counts = {lvl: sum(1 for p in provs if p[field] == lvl) for lvl in S.PROVENANCE_LEVELS}
+        rows.append({"field": field, **counts, "n": n})
+    return pd.DataFrame(rows)
+
+
+def _none_if_blank(value: object) -> object:
+    return None if _is_blank(value) and not isinstance(value, list) else value
+
+
 def park_to_profile(row: dict[str, object]) -> S.ParkProfile:
-    """Catalogue row → the API's park model (subsidy columns gathered into one object)."""
-    subsidies = {item: int(row[f"subsidy_{item}"]) for item in S.SUBSIDY_ITEMS}  # type: ignore[call-overload]
-    data = {k: v for k, v in row.items() if k not in S.SUBSIDY_COLUMNS and k != S.KEEPS_BEIJING_REGISTRATION}
-    data["subsidies"] = {**subsidies, "keeps_beijing_registration": bool(row[S.KEEPS_BEIJING_REGISTRATION])}
-    for key, value in list(data.items()):
-        if (isinstance(value, float) and math.isnan(value)) or (
-            value == "" and key in (S.NAME_EN, S.PLATFORM_GROUP, S.LEADING_INDUSTRIES, S.NOTE, S.SOURCE_URL)
-        ):
-            data[key] = None
+    """Catalogue row → the API's park model: subsidies gathered, unknowns as ``None``, provenance."""
+
+    def level(col: str) -> int | None:
+        v = row[col]
+        return None if _is_blank(v) else int(v)  # type: ignore[call-overload]
+
+    subsidies = {item: level(f"subsidy_{item}") for item in S.SUBSIDY_ITEMS}
+    drop = set(S.SUBSIDY_COLUMNS) | {S.KEEPS_BEIJING_REGISTRATION}
+    data: dict[str, object] = {
+        k: _none_if_blank(v) for k, v in row.items() if k not in drop and k in S.PARK_COLUMNS
+    }
+    for col in S.PARK_LIST_COLUMNS:
+        data[col] = [str(x) for x in row[col]]  # type: ignore[attr-defined]
+    reg = row[S.KEEPS_BEIJING_REGISTRATION]
+    data["subsidies"] = {**subsidies, "keeps_beijing_registration": None if _is_blank(reg) else bool(reg)}
+    port = row[S.PORT_ACCESS]
+    data[S.PORT_ACCESS] = None if _is_blank(port) else bool(port)
+    for col in (S.LAND_GRADE, S.CAPACITY_PER_YEAR):
+        data[col] = level(col)
+    data[S.PROVENANCE] = park_provenance(row)
+    fs = row.get(S.FIELD_SOURCES)
+    data[S.FIELD_SOURCES] = json.loads(fs) if isinstance(fs, str) and fs else {}
+    data[S.REPRINT_ONLY] = sorted(
+        f
+        for f, found in data[S.FIELD_SOURCES].items()  # type: ignore[attr-defined]
+        if found and all(x["source_class"] == "reprint" for x in found)
+    )
     return S.ParkProfile.model_validate(data)
 
 

@@ -25,6 +25,7 @@ FUNCTIONS: tuple[str, ...] = (
     "education",
     "healthcare",
     "research",
+    "administration",  # 行政事业单位: the function the 副中心 行政办公区 is designated for
 )
 SUBSIDY_ITEMS: tuple[str, ...] = ("tax", "land", "rent", "talent", "equipment", "rnd")
 POLLUTION_LEVELS: tuple[str, ...] = ("low", "medium", "high")
@@ -60,6 +61,7 @@ Function = Literal[
     "education",
     "healthcare",
     "research",
+    "administration",
 ]
 SubsidyItem = Literal["tax", "land", "rent", "talent", "equipment", "rnd"]
 PollutionLevel = Literal["low", "medium", "high"]
@@ -210,8 +212,34 @@ MAX_POLLUTION_LEVEL = "max_pollution_level"
 CAPACITY_PER_YEAR = "capacity_per_year"
 SOURCE_URL = "source_url"
 SOURCES = "sources"
-ESTIMATED_FIELDS = "estimated_fields"
 NOTE = "note"
+COORD_METHOD = "coord_method"
+ZONE_CODE = "zone_code"
+APPROVED_DATE = "approved_date"
+OFFICIAL_LEADING_INDUSTRIES = "official_leading_industries"
+LAND_GRADE = "land_grade"
+LAND_PRICE_FLOOR = "land_price_floor_cny_per_mu"
+DESIGNATED_FUNCTIONS = "designated_functions"
+DESIGNATED_INDUSTRIES = "designated_industries"
+DESIGNATED_NOTE = "designated_note"
+PROVENANCE = "provenance"
+FIELD_SOURCES = "field_sources"
+REPRINT_ONLY = "reprint_only"  # fields whose every source is a reprint, not an official outlet
+
+# Provenance of a catalogue value (``data/park_sources.csv``).  ``official``: an official
+# catalogue or document; ``sourced``: a cited page; ``estimated``: a documented rule or proxy;
+# ``unknown``: no value, and the matcher treats it as missing (NaN), never as a template number.
+PROVENANCE_LEVELS: tuple[str, ...] = ("official", "sourced", "estimated", "unknown")
+SOURCE_CLASSES: tuple[str, ...] = ("official_site", "official_media", "reprint")
+# Coordinate methods that give a park its own point (anything but the county seat).
+OWN_POINT_METHODS: tuple[str, ...] = (
+    "zone_geocode",
+    "sourced_point",
+    "stated_coordinates",
+    "town_centroid",
+    "landmark",
+    "parent_zone_geocode",
+)
 
 PARK_COLUMNS: tuple[str, ...] = (
     PARK_ID,
@@ -242,13 +270,23 @@ PARK_COLUMNS: tuple[str, ...] = (
     CAPACITY_PER_YEAR,
     SOURCE_URL,
     SOURCES,
-    ESTIMATED_FIELDS,
     NOTE,
+    COORD_METHOD,
+    ZONE_CODE,
+    APPROVED_DATE,
+    OFFICIAL_LEADING_INDUSTRIES,
+    LAND_GRADE,
+    LAND_PRICE_FLOOR,
+    DESIGNATED_FUNCTIONS,
+    DESIGNATED_INDUSTRIES,
+    DESIGNATED_NOTE,
 )
-# The attributes the ranker decides on: each needs a source or an ``estimated`` flag.
+# The attributes the ranker decides on.  Each non-blank value has a provenance row; a blank is
+# unknown and stays NaN all the way to the ranker (LightGBM routes missing values natively).
 PARK_DECISION_FIELDS: tuple[str, ...] = (
     AVAILABLE_LAND_MU,
     LAND_PRICE,
+    LAND_PRICE_FLOOR,
     TALENT_POOL,
     *SUBSIDY_COLUMNS,
     KEEPS_BEIJING_REGISTRATION,
@@ -259,7 +297,25 @@ PARK_DECISION_FIELDS: tuple[str, ...] = (
     MAX_POLLUTION_LEVEL,
     CAPACITY_PER_YEAR,
 )
-PARK_LIST_COLUMNS: tuple[str, ...] = (INDUSTRY_CODES, RESTRICTED_INDUSTRIES, SOURCES, ESTIMATED_FIELDS)
+# Fields whose provenance is reported (``parks --provenance`` and each park's ``provenance``).
+PROVENANCE_FIELDS: tuple[str, ...] = (
+    LAT,
+    LNG,
+    INDUSTRY_CODES,
+    APPROVED_AREA_HA,
+    APPROVED_DATE,
+    *PARK_DECISION_FIELDS,
+    LAND_GRADE,
+    DESIGNATED_FUNCTIONS,
+    DESIGNATED_INDUSTRIES,
+)
+PARK_LIST_COLUMNS: tuple[str, ...] = (
+    INDUSTRY_CODES,
+    RESTRICTED_INDUSTRIES,
+    SOURCES,
+    DESIGNATED_FUNCTIONS,
+    DESIGNATED_INDUSTRIES,
+)
 PARK_BOOL_COLUMNS: tuple[str, ...] = (KEEPS_BEIJING_REGISTRATION, PORT_ACCESS)
 PARK_NUMERIC_COLUMNS: tuple[str, ...] = (
     LAT,
@@ -272,7 +328,11 @@ PARK_NUMERIC_COLUMNS: tuple[str, ...] = (
     RAIL_MINUTES,
     DISTANCE_KM,
     CAPACITY_PER_YEAR,
+    LAND_GRADE,
+    LAND_PRICE_FLOOR,
 )
+# Numeric fields every park must have (its point and the distance computed from it).
+PARK_REQUIRED_NUMERIC: tuple[str, ...] = (LAT, LNG, DISTANCE_KM, RAIL_MINUTES)
 
 # --- simulated world and evaluation columns -------------------------------------------------
 
@@ -387,19 +447,33 @@ class FirmProfile(BaseModel):
 
 
 class Subsidies(BaseModel):
-    """Strength of each incentive on a 0-3 scale (0 none known, 3 exceptional platform package)."""
+    """Strength of each incentive on a 0-3 scale; ``None`` where no source states it."""
 
-    tax: int = Field(ge=0, le=3)
-    land: int = Field(ge=0, le=3)
-    rent: int = Field(ge=0, le=3)
-    talent: int = Field(ge=0, le=3)
-    equipment: int = Field(ge=0, le=3)
-    rnd: int = Field(ge=0, le=3)
-    keeps_beijing_registration: bool
+    tax: int | None = Field(default=None, ge=0, le=3)
+    land: int | None = Field(default=None, ge=0, le=3)
+    rent: int | None = Field(default=None, ge=0, le=3)
+    talent: int | None = Field(default=None, ge=0, le=3)
+    equipment: int | None = Field(default=None, ge=0, le=3)
+    rnd: int | None = Field(default=None, ge=0, le=3)
+    keeps_beijing_registration: bool | None = None
+
+
+Provenance = Literal["official", "sourced", "estimated", "unknown"]
+
+
+class FieldSource(BaseModel):
+    """One source behind a park value, classed so that a reprint-only fact can be told apart."""
+
+    url: str
+    title: str
+    source_class: Literal["official_site", "official_media", "reprint"]
 
 
 class ParkProfile(BaseModel):
-    """One receiving park as served to officers, with the provenance of its values."""
+    """One receiving park as served to officers, with the provenance of its values.
+
+    ``None`` means unknown: no source states the value, and the matcher does not invent one.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -412,26 +486,37 @@ class ParkProfile(BaseModel):
     adcode: str = Field(pattern=r"^\d{6}$")
     lat: float
     lng: float
+    coord_method: str
     level: str
     platform_type: str
     platform_group: str | None = None
+    zone_code: str | None = None
+    approved_date: str | None = None
     leading_industries: str | None = None
+    official_leading_industries: str | None = None
     industry_codes: list[str]
     approved_area_ha: float | None = None
-    available_land_mu: float
-    land_price_cny_per_mu: float
-    talent_pool: float
+    available_land_mu: float | None = None
+    land_price_cny_per_mu: float | None = None
+    land_grade: int | None = None
+    land_price_floor_cny_per_mu: float | None = None
+    talent_pool: float | None = None
     subsidies: Subsidies
     rail_minutes_to_beijing: float
     distance_km_to_beijing: float
-    port_access: bool
+    port_access: bool | None = None
     restricted_industries: list[str]
-    max_pollution_level: str
-    capacity_per_year: int
+    max_pollution_level: str | None = None
+    capacity_per_year: int | None = None
+    designated_functions: list[str] = Field(default_factory=list)
+    designated_industries: list[str] = Field(default_factory=list)
+    designated_note: str | None = None
     source_url: str | None = None
     sources: list[str] = Field(default_factory=list)
-    estimated_fields: list[str] = Field(default_factory=list)
     note: str | None = None
+    provenance: dict[str, Provenance] = Field(default_factory=dict)
+    field_sources: dict[str, list[FieldSource]] = Field(default_factory=dict)
+    reprint_only: list[str] = Field(default_factory=list)
 
 
 class Recommendation(BaseModel):
@@ -443,7 +528,8 @@ class Recommendation(BaseModel):
     county: str
     adcode: str
     score: float
-    criteria: dict[str, float]
+    # None: the criterion rests on values no source states, so it is unknown, not zero
+    criteria: dict[str, float | None]
     reasons: list[str]
 
 

@@ -86,7 +86,11 @@ def park_tower_features(parks: ParkArrays) -> np.ndarray:
         n["pollution"] / 2.0,
     ]
     x = np.stack(cols, axis=1).astype(np.float64)
-    return x
+    # The logit cannot take NaN: an unknown value sits at the mean of the known ones (0 if none
+    # is known), so it neither helps nor hurts a park.  The ranker still sees the NaN itself.
+    known = ~np.isnan(x)
+    means = np.where(known, x, 0.0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
+    return np.where(np.isnan(x), means[None, :], x)
 
 
 class PreferenceTower:

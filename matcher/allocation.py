@@ -22,6 +22,9 @@ ALLOCATED = "allocated"
 ALLOCATION_INPUT_COLUMNS = [S.ROW, S.PARK_ID, S.SCORE]
 
 
+UNLIMITED = 1_000_000_000
+
+
 def allocate(
     firm_start: np.ndarray, park_pos: np.ndarray, score: np.ndarray, capacity: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -102,7 +105,8 @@ def allocation_columns(
     """
     ids = parks[S.PARK_ID].astype(str).tolist()
     pos = {p: i for i, p in enumerate(ids)}
-    capacity = pd.to_numeric(parks[S.CAPACITY_PER_YEAR], errors="coerce").fillna(0).to_numpy(np.int64)
+    # a capacity no source states is no limit: allocation only ever enforces documented capacity
+    capacity = pd.to_numeric(parks[S.CAPACITY_PER_YEAR], errors="coerce").fillna(UNLIMITED).to_numpy(np.int64)
     rows_l, park_l, score_l = [], [], []
     for t in parts:
         rows_l.append(t.column(S.ROW).to_numpy())

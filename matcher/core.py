@@ -20,6 +20,8 @@ from features import schemas as S
 from features.embeddings import IndustryInferer, ProfileEmbedder
 from features.history import ArrivalHistory
 from features.pairs import FEATURE_NAMES, FirmArrays, ParkArrays, criterion_scores, pair_features
+from features.precedents import FILE as PRECEDENTS_FILE
+from features.precedents import Precedents, county_key
 from features.towers import PreferenceTower, firm_tower_features, park_tower_features
 from features.validation import FirmBatch, Priors, RowError, columns_from_frame, columns_from_records, prepare
 from matcher.bundle import (
@@ -64,6 +66,36 @@ class MatchResult:
         return int(self.firm_pos.shape[0])
 
 
+# The first DIVERSE_SLOTS places hold one park per county: an officer's shortlist names five
+# places to visit, and three parks of one county in the top five crowd out the alternatives.
+DIVERSE_SLOTS = 5
+DIVERSE_WINDOW = 30
+
+
+def diversified_order(
+    scores: np.ndarray, cand: np.ndarray, county: np.ndarray, slots: int = DIVERSE_SLOTS
+) -> np.ndarray:
+    """(n, k) column order: the best park of each county fills the first ``slots`` places (by
+    score), then every other candidate follows in score order.
+
+    ``county`` holds an integer county id per catalogue position.  Only the best
+    :data:`DIVERSE_WINDOW` candidates are searched for distinct counties; padding stays last."""
+    n, k = scores.shape
+    order = np.argsort(-scores, axis=1, kind="stable")
+    if n == 0 or slots <= 0:
+        return order
+    w = min(DIVERSE_WINDOW, k)
+    top = order[:, :w]
+    parks = np.take_along_axis(cand, top, axis=1)
+    finite = np.isfinite(np.take_along_axis(scores, top, axis=1)) & (parks >= 0)
+    c = np.where(finite, county[np.where(parks < 0, 0, parks)], -1 - np.arange(w)[None, :])
+    earlier = np.tril(np.ones((w, w), dtype=bool), -1)
+    first_of_county = ~((c[:, :, None] == c[:, None, :]) & earlier[None, :, :]).any(axis=2) & finite
+    lead = first_of_county & (np.cumsum(first_of_county, axis=1) <= slots)
+    key = np.concatenate([np.where(lead, 0, 1), np.ones((n, k - w), dtype=np.int64)], axis=1)
+    return np.take_along_axis(order, np.argsort(key, axis=1, kind="stable"), axis=1)
+
+
 class Matcher:
     """Retrieval (FAISS) → hard constraints → pair features → LightGBM → explanations."""
 
@@ -79,6 +111,7 @@ class Matcher:
         candidates: int = 60,
         tower: PreferenceTower | None = None,
         history: ArrivalHistory | None = None,
+        precedents: Precedents | None = None,
     ):
         self.embedder = embedder
         self.index = index
@@ -91,14 +124,24 @@ class Matcher:
         self.candidates = candidates
         self.tower = tower
         self.history = history
+        self.precedents = precedents
         self.park_arrays = ParkArrays.build(self.parks)
+        _, self.county_ids = np.unique(
+            self.parks[S.ADCODE].astype(str).map(county_key).to_numpy(), return_inverse=True
+        )
         self._reasons: ReasonWriter | None = None
+
+    def reset_reasons(self) -> None:
+        """Forget the cached reason writer (its sentences quote the precedents)."""
+        self._reasons = None
 
     @property
     def reason_writer(self) -> ReasonWriter:
         """Built on first use: during training the ranker is fitted after the matcher exists."""
         if self._reasons is None or self._reasons.groups != self.ranker.contrib_groups_:
-            self._reasons = ReasonWriter(self.park_arrays, self.ranker.contrib_groups_)
+            self._reasons = ReasonWriter(
+                self.park_arrays, self.ranker.contrib_groups_, precedents=self.precedents
+            )
         return self._reasons
 
     @property
@@ -123,6 +166,8 @@ class Matcher:
                 files.extend(self.tower.save(tmp))
             if self.history is not None:
                 files.extend(self.history.save(tmp))
+            if self.precedents is not None:
+                files.extend(self.precedents.save(tmp))
             files.extend(self.index.save(tmp))
             self.parks.to_parquet(tmp / PARKS_FILE, index=False)
             self.priors_frame.reset_index().to_parquet(tmp / PRIORS_FILE, index=False)
@@ -156,6 +201,7 @@ class Matcher:
                 candidates=candidates or int(manifest.get("candidates", 60)),
                 tower=PreferenceTower.load(path) if (path / "tower.json").exists() else None,
                 history=ArrivalHistory.load(path) if (path / "history.json").exists() else None,
+                precedents=Precedents.load(path) if (path / PRECEDENTS_FILE).exists() else None,
             )
         except BundleError:
             raise
@@ -195,8 +241,32 @@ class Matcher:
             np.float32
         )
 
+    # Parks added to the FAISS candidates because policy or precedent points there (see retrieve).
+    POLICY_CANDIDATES = 30
+    PRECEDENT_SHARE = 0.02
+
+    def policy_parks(self, firms: FirmArrays) -> np.ndarray:
+        """(n, P) bool: parks designated for what the firm moves, or in a county that took at
+        least :data:`PRECEDENT_SHARE` of the documented cases with the same function.
+
+        Embedding similarity knows industries, not policy: an SOE headquarters is textually far
+        from 雄安's catalogue entry, yet every documented SOE move went there.  These parks are
+        always scored, whatever their similarity."""
+        pa = self.park_arrays
+        out = (pa.num["designated"][None, :] & firms.fn_mask[:, None]) != 0
+        if self.precedents is not None:
+            for mask in np.unique(firms.fn_mask):
+                rows = firms.fn_mask == mask
+                share = self.precedents.features(
+                    np.array([mask]), np.array([-1]), np.arange(len(pa))[None, :]
+                )[0, :, 0]
+                out[rows] |= (share >= self.PRECEDENT_SHARE)[None, :]
+        return out
+
     def retrieve(self, firms: FirmArrays, vectors: np.ndarray, k: int | None = None) -> Candidates:
-        """FAISS top candidates that pass the hard constraints, best similarity first."""
+        """FAISS top candidates that pass the hard constraints, best similarity first, followed
+        by up to :data:`POLICY_CANDIDATES` feasible policy parks (:meth:`policy_parks`) that
+        FAISS did not return."""
         k = k or self.candidates
         pa = self.park_arrays
         infeasible = infeasibility(firms, pa)
@@ -206,28 +276,45 @@ class Matcher:
         safe = np.where(ids < 0, 0, ids)
         ok = (ids >= 0) & (np.take_along_axis(infeasible, safe, axis=1) == 0)
         keep = ok & (np.cumsum(ok, axis=1) <= k)
-        order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+        policy = np.take_along_axis(self.policy_parks(firms), safe, axis=1) & ok & ~keep
+        extra = policy & (np.cumsum(policy, axis=1) <= self.POLICY_CANDIDATES)
+        chosen = keep | extra
+        width = k + self.POLICY_CANDIDATES
+        # FAISS picks first (in similarity order), then the policy parks (in similarity order)
+        rank_key = np.where(keep, 0, np.where(extra, 1, 2))
+        order = np.argsort(rank_key, axis=1, kind="stable")[:, :width]
         parks = np.take_along_axis(ids, order, axis=1)
         sims = np.take_along_axis(sim, order, axis=1)
-        valid = np.take_along_axis(keep, order, axis=1)
+        valid = np.take_along_axis(chosen, order, axis=1)
         parks = np.where(valid, parks, -1)
-        if parks.shape[1] < k:
-            pad = k - parks.shape[1]
+        if parks.shape[1] < width:
+            pad = width - parks.shape[1]
             parks = np.pad(parks, ((0, 0), (0, pad)), constant_values=-1)
             sims = np.pad(sims, ((0, 0), (0, pad)))
         return Candidates(parks.astype(np.int64), sims.astype(np.float32), infeasible)
 
     def features(
-        self, batch: FirmBatch, k: int | None = None, years: np.ndarray | None = None
+        self,
+        batch: FirmBatch,
+        k: int | None = None,
+        years: np.ndarray | None = None,
+        exclude_groups: list[str] | None = None,
     ) -> tuple[FirmArrays, Candidates, np.ndarray]:
         """Candidates and their pair features.  ``years`` (training only) limits the arrival
-        history to moves before each firm's own year; serving uses the whole history."""
+        history to moves before each firm's own year; serving uses the whole history.
+        ``exclude_groups`` (training and cross-validation only) keeps each documented case's own
+        relocation group out of its precedent features."""
         firms = FirmArrays.build(batch, self.park_arrays)
         cands = self.retrieve(firms, self.firm_vectors(batch, firms), k)
         hist = self.history.features(firms.division, cands.parks, years) if self.history is not None else None
+        prec = (
+            self.precedents.features(firms.fn_mask, firms.division, cands.parks, exclude_groups)
+            if self.precedents is not None
+            else None
+        )
         if years is None:
             years = np.full(len(batch), self.decision_year)
-        x = pair_features(firms, self.park_arrays, cands.parks, cands.sim, hist, years)
+        x = pair_features(firms, self.park_arrays, cands.parks, cands.sim, hist, years, prec)
         return firms, cands, x
 
     def score(self, x: np.ndarray, cand: np.ndarray) -> np.ndarray:
@@ -236,6 +323,11 @@ class Matcher:
         n, k, f = x.shape
         scores = self.ranker.predict(x.reshape(n * k, f)).reshape(n, k)
         return np.where(cand >= 0, scores, -np.inf)
+
+    def order(self, scores: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """The order recommendations are shown in (see :func:`diversified_order`); evaluation on
+        documented cases reads the same order."""
+        return diversified_order(scores, cand, self.county_ids)
 
     def match(self, batch: FirmBatch, top: int = 10, explain_excluded: bool = False) -> MatchResult:
         """Rank parks for every firm in the batch and explain the top ``top``."""
@@ -255,7 +347,7 @@ class Matcher:
         firms, cands, x = self.features(batch)
         scores = self.score(x, cands.parks)
         top = min(top, scores.shape[1])
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
+        order = self.order(scores, cands.parks)[:, :top]
         top_scores = np.take_along_axis(scores, order, axis=1)
         valid = np.isfinite(top_scores)
         fi, ri = np.nonzero(valid)
@@ -310,7 +402,8 @@ class Matcher:
                     S.ADCODE: cols[S.ADCODE][p],
                     S.SCORE: round(float(result.score[j]), 6),
                     "criteria": {
-                        k: round(float(v), 4) for k, v in zip(S.CRITERIA, result.criteria[j], strict=True)
+                        k: (None if np.isnan(v) else round(float(v), 4))
+                        for k, v in zip(S.CRITERIA, result.criteria[j], strict=True)
                     },
                     S.REASONS: result.reasons[j],
                 }

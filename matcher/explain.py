@@ -2,7 +2,8 @@
 
 The contributions decide *which* criteria to mention (those that pushed this park up the most);
 the wording quotes the underlying numbers, so every sentence can be checked against the
-catalogue.
+catalogue.  A value no source states is never quoted, and a documented estimate is marked 估,
+because an officer repeats these sentences to a firm as fact.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from features import reference as R
 from features import schemas as S
 from features.pairs import ParkArrays
+from features.precedents import Precedents, function_mask
 
 PLATFORM_TYPE_CN = {
     "economic_development_zone": "经济开发区",
@@ -37,6 +39,21 @@ SUBSIDY_CN = {
     "equipment": "设备",
     "rnd": "研发",
 }
+FUNCTION_CN = {
+    "production": "产业项目",
+    "rnd": "研发机构",
+    "headquarters": "总部企业",
+    "logistics": "物流企业",
+    "wholesale": "批发市场商户",
+    "data_center": "数据中心",
+    "back_office": "后台服务机构",
+    "education": "高等院校",
+    "healthcare": "医疗机构",
+    "research": "科研院所",
+    "administration": "行政事业单位",
+}
+EST = "（估）"
+FALLBACK_GROUPS = ("industry_chain", "proximity")
 GROUP_LABEL = {"2": "“2+4+46”集中承载地", "4": "“2+4+46”战略合作功能区", "46": "“2+4+46”专业化承接平台"}
 
 
@@ -64,6 +81,32 @@ def _mu(need: float) -> str:
     return f"{need:.1f}" if need < 10 else f"{need:.0f}"
 
 
+def _est(parks: ParkArrays, field: str, p: int) -> str:
+    return EST if parks.estimated(field, p) else ""
+
+
+def _land(parks: ParkArrays, p: int, need: float) -> str | None:
+    """Only the land facts a source states: available land, a transaction price or the floor."""
+    pn = parks.num
+    parts = []
+    if parks.known(S.AVAILABLE_LAND_MU, p):
+        avail = float(pn["land"][p])
+        est = _est(parks, S.AVAILABLE_LAND_MU, p)
+        if need > 0:
+            parts.append(f"可用土地约{avail:.0f}亩{est}，满足{_mu(need)}亩用地需求")
+        else:
+            parts.append(f"可用土地约{avail:.0f}亩{est}")
+    if parks.known(S.LAND_PRICE, p):
+        parts.append(
+            f"工业用地成交价约{float(pn['price'][p]) / 1e4:.0f}万元/亩{_est(parks, S.LAND_PRICE, p)}"
+        )
+    elif parks.known(S.LAND_PRICE_FLOOR, p):
+        grade = parks.text[S.LAND_GRADE][p]
+        label = f"（{int(float(grade))}等）" if grade else ""
+        parts.append(f"工业用地出让最低价标准{float(pn['floor'][p]) / 1e4:.0f}万元/亩{label}")
+    return "，".join(parts) or None
+
+
 def _sentence(
     g: str,
     parks: ParkArrays,
@@ -73,37 +116,56 @@ def _sentence(
     need: float,
     talent: float,
     priorities: list[str],
+    functions: list[str],
+    precedents: Precedents | None,
 ) -> str | None:
-    """One sentence about criterion ``g`` for park ``p``, quoting the catalogue's numbers."""
+    """One sentence about criterion ``g`` for park ``p``, quoting only the values a source states."""
     pn = parks.num
     if g == "industry_chain":
         return _industry_reason(parks.codes[p], code, partners)
     if g == "land":
-        avail = float(pn["land"][p])
-        price = float(pn["price"][p]) / 1e4
-        if need > 0:
-            return f"可用土地约{avail:.0f}亩，满足{_mu(need)}亩用地需求，工业用地约{price:.0f}万元/亩"
-        return f"工业用地约{price:.0f}万元/亩，可用土地约{avail:.0f}亩"
+        return _land(parks, p, need)
     if g == "talent":
-        return f"人才供给指数{float(pn['talent'][p]):.2f}（企业人才需求{talent:.2f}）"
+        if not parks.known(S.TALENT_POOL, p):
+            return None
+        index = f"劳动力与城镇化指数{float(pn['talent'][p]):.2f}{_est(parks, S.TALENT_POOL, p)}"
+        return f"{index}（企业人才需求{talent:.2f}）"
     if g == "subsidy":
         levels = pn["subsidies"][p]
-        wanted = [s for s in priorities if levels[S.SUBSIDY_ITEMS.index(s)] >= 2] or [
-            s for s in S.SUBSIDY_ITEMS if levels[S.SUBSIDY_ITEMS.index(s)] >= 2
-        ]
+        stated = [s for s in S.SUBSIDY_ITEMS if levels[S.SUBSIDY_ITEMS.index(s)] >= 2]
+        wanted = [s for s in priorities if s in stated] or stated
         parts = []
         if wanted:
             parts.append("、".join(SUBSIDY_CN[s] for s in wanted[:3]) + "政策支持力度较大")
         if pn["keeps_reg"][p] > 0:
-            parts.append("可保留北京注册(异地监管)")
-        return "，".join(parts) or "享受河北/天津省级标准招商政策"
+            parts.append("可适用药品生产异地延伸监管（保留北京注册）")
+        return "，".join(parts) or None
     if g == "proximity":
-        return f"距北京天安门{float(pn['distance'][p]):.0f}公里，铁路约{float(pn['rail'][p]):.0f}分钟"
+        dist = f"距北京天安门约{float(pn['distance'][p]):.0f}公里{_est(parks, S.DISTANCE_KM, p)}"
+        return dist + f"，铁路约{float(pn['rail'][p]):.0f}分钟{_est(parks, S.RAIL_MINUTES, p)}"
     if g == "platform":
         kind = PLATFORM_TYPE_CN.get(parks.text[S.PLATFORM_TYPE][p], "承接平台")
         group = GROUP_LABEL.get(parks.text[S.PLATFORM_GROUP][p], "")
-        text = f"{group or kind}，年承接能力约{int(pn['capacity'][p])}家企业"
-        return text + "，临近港口" if pn["port"][p] > 0 else text
+        text = group or kind
+        if parks.known(S.CAPACITY_PER_YEAR, p):
+            cap = int(pn["capacity"][p])
+            text += f"，年承接能力约{cap}家企业{_est(parks, S.CAPACITY_PER_YEAR, p)}"
+        if pn["port"][p] > 0:
+            text += f"，临近港口{_est(parks, S.PORT_ACCESS, p)}"
+        return text
+    if g == "designation":
+        park_fns = [f for i, f in enumerate(S.FUNCTIONS) if int(pn["designated"][p]) >> i & 1]
+        hit = [f for f in functions if f in park_fns]
+        if hit:
+            return f"{parks.text[S.PARK_NAME][p]}定向承接{'、'.join(FUNCTION_CN[f] for f in hit)}"
+        return None
+    if g == "precedent":
+        if precedents is None:
+            return None
+        count = precedents.counts(function_mask(functions), p)
+        if count <= 0:
+            return None
+        return f"所在区县已有同类迁入案例{count}起（有据可查）"
     return None
 
 
@@ -116,9 +178,15 @@ class ReasonWriter:
     """
 
     def __init__(
-        self, parks: ParkArrays, groups: tuple[str, ...], max_reasons: int = 4, min_reasons: int = 2
+        self,
+        parks: ParkArrays,
+        groups: tuple[str, ...],
+        max_reasons: int = 4,
+        min_reasons: int = 2,
+        precedents: Precedents | None = None,
     ):
         self.parks = parks
+        self.precedents = precedents
         self.groups = groups
         self.max_reasons = max_reasons
         self.min_reasons = min_reasons
@@ -134,6 +202,7 @@ class ReasonWriter:
         take = np.clip(n_pos, self.min_reasons, self.max_reasons)
         codes, partners = cols[S.INDUSTRY_CODE], cols[S.CHAIN_PARTNER_CODES]
         needs, talents, prios = cols[S.LAND_NEED_MU], cols[S.TALENT_LEVEL], cols[S.SUBSIDY_PRIORITIES]
+        functions = cols[S.FUNCTIONS_COL]
         cache = self._cache
         out: list[list[str]] = []
         for j in range(len(park_pos)):
@@ -150,6 +219,8 @@ class ReasonWriter:
                     key = (g, p, round(float(talents[i]), 2))
                 elif g == "subsidy":
                     key = (g, p, tuple(prios[i]))
+                elif g in ("designation", "precedent"):
+                    key = (g, p, tuple(functions[i]))
                 else:
                     key = (g, p)
                 text = cache.get(key)
@@ -163,7 +234,31 @@ class ReasonWriter:
                         float(needs[i]),
                         float(talents[i]),
                         list(prios[i]),
+                        list(functions[i]),
+                        self.precedents,
                     )
+                if text and text not in texts:
+                    texts.append(text)
+            # a designation that covers what the firm moves is policy, and always said first
+            if int(self.parks.num["designated"][p]) & function_mask(list(functions[i])):
+                key = ("designation", p, tuple(functions[i]))
+                if key not in cache:
+                    cache[key] = _sentence(
+                        "designation", self.parks, p, "", [], 0.0, 0.0, [], list(functions[i]), None
+                    )
+                text = cache[key]
+                if text and text not in texts:
+                    texts = [text, *texts][: self.max_reasons]
+            # never an empty list: the industry fit and the distance are always known
+            for g in FALLBACK_GROUPS:
+                if len(texts) >= self.min_reasons:
+                    break
+                key = (g, p, codes[i], tuple(partners[i])) if g == "industry_chain" else (g, p)
+                if key not in cache:
+                    cache[key] = _sentence(
+                        g, self.parks, p, str(codes[i]), list(partners[i]), 0.0, 0.0, [], [], None
+                    )
+                text = cache[key]
                 if text and text not in texts:
                     texts.append(text)
             out.append(texts)

@@ -86,12 +86,16 @@ class ParkRanker:
         group: np.ndarray,
         eval_set: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         log_every: int = 0,
+        weight: np.ndarray | None = None,
     ) -> ParkRanker:
+        """``weight`` is per row and constant within a group: LambdaRank scales each row's
+        gradient by it, so documented cases can count for more than simulated ones."""
         cat = [self.feature_names.index(c) for c in self.categorical]
         train = lgb.Dataset(
             x,
             y,
             group=group,
+            weight=weight,
             feature_name=list(self.feature_names),
             categorical_feature=cat,
             free_raw_data=True,

@@ -8,6 +8,7 @@ LightGBM or Dask.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,9 +22,25 @@ class CliError(Exception):
 
 
 def _cmd_parks(args: argparse.Namespace, settings: Settings) -> int:
-    from features.reference import load_parks, parks_json
+    from features.reference import filter_parks, load_parks, parks_json, provenance_table
 
     df = load_parks(args.catalogue or settings.catalogue_path)
+    df = filter_parks(
+        df,
+        province=args.province,
+        city=args.city,
+        county=args.county,
+        industry=args.industry,
+        function=args.function,
+        platform=args.platform,
+    )
+    if args.provenance:
+        table = provenance_table(df)
+        if args.format == "json":
+            sys.stdout.write(table.to_json(orient="records", force_ascii=False, indent=2) + "\n")
+        else:
+            sys.stdout.write(provenance_markdown(table) + "\n")
+        return 0
     if args.format == "json":
         sys.stdout.write(parks_json(df) + "\n")
     else:
@@ -33,6 +50,20 @@ def _cmd_parks(args: argparse.Namespace, settings: Settings) -> int:
                 out[col] = out[col].map(lambda v: ";".join(v) if isinstance(v, list) else v)
         out.to_csv(sys.stdout, index=False)
     return 0
+
+
+def provenance_markdown(table: object) -> str:
+    """The ``--provenance`` table as Markdown: count and share per level, per field."""
+    import pandas as pd
+
+    assert isinstance(table, pd.DataFrame)
+    levels = ("official", "sourced", "estimated", "unknown")
+    lines = ["| field | " + " | ".join(levels) + " | n |", "|---" * (len(levels) + 2) + "|"]
+    for r in table.to_dict("records"):
+        n = int(r["n"]) or 1
+        cells = [f"{int(r[lv])} ({100 * int(r[lv]) / n:.0f}%)" for lv in levels]
+        lines.append(f"| {r['field']} | " + " | ".join(cells) + f" | {int(r['n'])} |")
+    return "\n".join(lines)
 
 
 def _cmd_industries(args: argparse.Namespace, settings: Settings) -> int:
@@ -60,7 +91,13 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.train import cli_train
 
     world = Path(args.data) if args.data else None
-    return cli_train(settings.train_config(world, Path(args.out) if args.out else None))
+    cfg = settings.train_config(world, Path(args.out) if args.out else None)
+    if args.relocations:
+        path = Path(args.relocations)
+        if not path.exists():
+            raise CliError(f"relocations file not found: {path}")
+        cfg = dataclasses.replace(cfg, relocations=path)
+    return cli_train(cfg)
 
 
 def _cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
@@ -168,6 +205,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     s = sub.add_parser("parks", help="list the receiving-park catalogue")
     s.add_argument("--format", choices=("csv", "json"), default="csv")
     s.add_argument("--catalogue", help="another catalogue file to validate and list")
+    s.add_argument("--province", help="北京市, 天津市 or 河北省 (北京/天津/河北 also work)")
+    s.add_argument("--city", help="e.g. 廊坊 or 廊坊市")
+    s.add_argument("--county", help="county name (香河 or 香河县) or 6-digit adcode")
+    s.add_argument("--industry", help="GB/T 4754-2017 code: parks whose industries cover it")
+    s.add_argument("--function", help="designated function, e.g. education, data_center")
+    s.add_argument("--platform", help="platform type (e.g. trade_market) or 2+4+46 group (2, 4, 46)")
+    s.add_argument(
+        "--provenance", action="store_true", help="per field, the share of official/sourced/estimated/unknown"
+    )
     s.set_defaults(func=_cmd_parks)
 
     s = sub.add_parser("industries", help="GB/T 4754-2017 industry classification")
@@ -186,6 +232,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train embeddings, index and ranker into a model bundle")
     s.add_argument("--data", help="simulated world directory (generated if missing)")
     s.add_argument("--out", help="model bundle directory")
+    s.add_argument(
+        "--relocations", help="documented cases to learn from (CSV in the data/relocations.csv layout)"
+    )
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("recommend", help="rank parks for one firm given as JSON")

@@ -8,6 +8,7 @@ import pytest
 
 from features.reference import load_parks
 from matcher.core import Matcher
+from training.relocations import load_relocations
 from training.synth import World, simulate, write_world
 from training.train import train_matcher
 
@@ -27,7 +28,12 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path]:
 def bundle_path(small_world: tuple[World, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     world, _ = small_world
     matcher, report = train_matcher(
-        world.firms, world.events, load_parks(), ranker_params={"n_estimators": 120}, progress=lambda _m: None
+        world.firms,
+        world.events,
+        load_parks(),
+        ranker_params={"n_estimators": 120},
+        progress=lambda _m: None,
+        cases=load_relocations(),
     )
     path = tmp_path_factory.mktemp("model") / "bundle"
     matcher.save(path, {"model_version": "test-small", "metrics": report, "candidates": matcher.candidates})

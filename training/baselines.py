@@ -17,7 +17,8 @@ padding), with ``-inf`` on padding; ties keep retrieval order (see :mod:`matcher
 * ``embedding`` — FAISS similarity alone (``Candidates.sim``), i.e. the retrieval order.
 * ``scorecard`` — the hand-weighted rule scorecard of the kind officers fill in today: the mean,
   with **equal weights 0.2 each**, of the five [0, 1] criterion scores of
-  :func:`features.pairs.criterion_scores` (industry match, land, talent, subsidy, proximity).
+  :func:`features.pairs.criterion_scores` (industry match, land, talent, subsidy, proximity);
+  a criterion that is unknown for a park is left out and the other weights renormalised.
 * ``oracle`` — :func:`training.synth.oracle_scores`, the simulator's own noiseless utility with
   the firm's hidden tastes, for the event year.  The ceiling: nothing observable can beat it in
   expectation.
@@ -102,7 +103,11 @@ def scorecard_scores(x: np.ndarray, cand: np.ndarray) -> np.ndarray:
         return np.zeros((0, k))
     crit = criterion_scores(x.reshape(n * k, f)).reshape(n, k, len(S.CRITERIA))
     w = np.array([SCORECARD_WEIGHTS[c] for c in S.CRITERIA])
-    return masked(crit @ w, cand)
+    # an unknown criterion (NaN) is left out and the weights of the known ones renormalised,
+    # as an officer fills in the rows of the scorecard they have facts for
+    known = ~np.isnan(crit)
+    total = (np.where(known, crit, 0.0) * w).sum(axis=2) / np.maximum((known * w).sum(axis=2), 1e-9)
+    return masked(total, cand)
 
 
 def oracle_for(

@@ -17,3 +17,4 @@ class TrainConfig:
     candidates: int = 60
     index_type: str = "flat"
     catalogue: Path | None = None
+    relocations: Path | None = None  # documented cases to learn from; None: data/relocations.csv

@@ -65,7 +65,8 @@ from matcher.constraints import RULES
 from matcher.core import Matcher
 from matcher.ranker import ParkRanker
 from training.baselines import BASELINES, DEFINITIONS, RANKERS, all_scores, popularity_counts
-from training.relocations import real_relocations
+from training.realcv import CVConfig, real_cv
+from training.relocations import load_relocations, real_relocations
 from training.report import render_html, rnd, table, to_json
 from training.synth import World, load_world
 from training.train import TRAIN_UNTIL_YEAR, Groups, build_groups, hash_unit
@@ -161,10 +162,13 @@ def with_ranker(matcher: Matcher, ranker: ParkRanker) -> Matcher:
     )
 
 
-def top_parks(scores: np.ndarray, cand: np.ndarray, k: int = 10) -> np.ndarray:
-    """(n, k) park positions of the best ``k`` candidates by score (ties keep retrieval order),
-    ``-1`` where a firm has fewer than ``k`` scored candidates."""
-    order = M.order_by_score(scores)[:, :k]
+def top_parks(
+    scores: np.ndarray, cand: np.ndarray, k: int = 10, matcher: Matcher | None = None
+) -> np.ndarray:
+    """(n, k) park positions of the best ``k`` candidates, ``-1`` where a firm has fewer than
+    ``k`` scored candidates: in the order the matcher shows them (one park per county first, see
+    :meth:`Matcher.order`) when ``matcher`` is given, else by score (ties keep retrieval order)."""
+    order = (matcher.order(scores, cand) if matcher is not None else M.order_by_score(scores))[:, :k]
     top = np.take_along_axis(cand, order, axis=1)
     return np.where(np.isfinite(np.take_along_axis(scores, order, axis=1)), top, -1)
 
@@ -440,7 +444,7 @@ def coverage_report(
         popularity_counts(matcher, train_events),
         cfg.seed,
     )
-    tops = {name: top_parks(s, cands.parks, 10) for name, s in scores.items()}
+    tops = {name: top_parks(s, cands.parks, 10, matcher) for name, s in scores.items()}
     counts = {name: M.recommendation_counts(t, n_parks) for name, t in tops.items()}
     frame = matcher.park_arrays.frame
     return {
@@ -556,6 +560,8 @@ def evaluate(
             f"(needs_omitted_share {TEST_SOFT_SHARE}); omitted_needs: {OFFICER_OMITS_NEEDS_DESCRIPTION}",
         },
     }
+    cv_cfg = CVConfig(max_sim_events=10_000, n_boot=200) if quick else CVConfig()
+    out["real_cv"] = real_cv(matcher, world, load_relocations(relocations), cv_cfg, progress)
     popularity = popularity_counts(matcher, train_ev)
     out["temporal"] = evaluate_split(matcher, world, test_ev, popularity, cfg, progress, "temporal")
     bf_matcher, bf_train, bf_test, info = train_byfirm_ranker(matcher, world, cfg, progress)
@@ -586,7 +592,17 @@ def acceptance(doc: Mapping[str, Any]) -> dict[str, Any]:
     share_params = m["mean"] / params if params else float("nan")
     cov = doc["coverage"]["rankers"]["model"]["coverage"]
     rr = doc["real_relocations"]["summary"]
+    cv = doc["real_cv"]
+    by_type = cv["model"]["by_type"]
     return {
+        "real_cv_county_hit@5": cv["model"]["county_hit@5"],
+        "real_cv_county_hit@5_at_least_0.80": bool(cv["model"]["county_hit@5"] >= 0.80),
+        "real_cv_industrial_county_hit@5": cv["model"]["industrial"]["county_hit@5"],
+        "real_cv_industrial_at_least_0.70": bool(cv["model"]["industrial"]["county_hit@5"] >= 0.70),
+        "real_cv_types_below_0.5": sorted(
+            t for t, v in by_type.items() if v["n"] >= 5 and v["county_hit@5"] < 0.5
+        ),
+        "real_cv_beats_every_baseline_at_hit@5": cv["beats_every_baseline_at_hit@5"],
         "beats_every_baseline_ndcg@10_non_overlapping": all(beats.values()),
         "beats": beats,
         "model_share_of_oracle_ndcg@10": rnd(share),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ import pandas as pd
 
 from features import reference as R
 from features import schemas as S
+from features.pairs import code_index
+from features.precedents import Precedents, function_mask
 from features.validation import columns_from_records
 from matcher import metrics as M
 from matcher.constraints import RULES
@@ -249,3 +252,107 @@ def miss_reason(
         where = f"#{best}" if best else "outside the top 10"
         return f"retrieved but ranked {where} by the model ({', '.join(str(names[j]) for j in want[:2])})"
     return "county hit via another park" if best else "missed"
+
+
+# --- learning from the documented cases -------------------------------------------------------
+
+
+def case_targets(df: pd.DataFrame, parks: pd.DataFrame) -> tuple[list[list[int]], list[list[int]]]:
+    """Per case: the catalogue positions of its documented park (``destination_park_id``, else
+    the name rules of :func:`match_parks`) and of every park in its destination county."""
+    pos = {str(pid): j for j, pid in enumerate(parks[S.PARK_ID])}
+    adcodes = parks[S.ADCODE].astype(str).tolist()
+    matched: list[list[int]] = []
+    county: list[list[int]] = []
+    for r in df.itertuples(index=False):
+        dest_ad = str(r.destination_adcode)
+        pid = str(getattr(r, "destination_park_id", "") or "")
+        hits = [pos[pid]] if pid in pos else match_parks(str(r.destination_park), dest_ad, parks)[0]
+        matched.append(hits)
+        county.append([j for j, a in enumerate(adcodes) if same_county(a, dest_ad)])
+    return matched, county
+
+
+def fit_precedents(df: pd.DataFrame, parks: pd.DataFrame) -> Precedents:
+    """The precedent stage from documented cases (see :mod:`features.precedents`)."""
+    matched, _ = case_targets(df, parks)
+    div_pos = code_index()[0]
+    masks = np.array([function_mask([f for f in str(v).split(";") if f]) for v in df["functions"]])
+    divs = np.array([div_pos.get(str(c)[:2], -1) if c else -1 for c in df["industry_code"]], dtype=np.int64)
+    park_pos = np.array([m[0] if len(m) == 1 else -1 for m in matched], dtype=np.int64)
+    return Precedents().fit(
+        masks,
+        divs,
+        df["destination_adcode"].astype(str).tolist(),
+        park_pos,
+        df["group_id"].astype(str).tolist(),
+        parks[S.ADCODE].astype(str).tolist(),
+        parks[S.LAT].to_numpy(np.float64),
+        parks[S.LNG].to_numpy(np.float64),
+    )
+
+
+@dataclass
+class CaseGroups:
+    """Documented cases as ranking groups: features over the matcher's candidates and labels
+    (2 the documented park, 1 another park of the destination county, 0 elsewhere, -1 padding)."""
+
+    cases: pd.DataFrame
+    x: np.ndarray
+    labels: np.ndarray
+    cand: np.ndarray
+    matched: list[list[int]]
+    county: list[list[int]]
+
+    def flat(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        idx = np.arange(len(self.labels)) if rows is None else np.asarray(rows)
+        idx = idx[(self.labels[idx] > 0).any(axis=1)]
+        valid = self.labels[idx] >= 0
+        return self.x[idx][valid], self.labels[idx][valid], valid.sum(axis=1)
+
+
+def case_groups(matcher: Matcher, df: pd.DataFrame, exclude_own_group: bool = True) -> CaseGroups:
+    """Features of every documented case through the serving path (:meth:`Matcher.features`).
+
+    With ``exclude_own_group`` a case's precedent features ignore its own relocation group, which
+    is what a new firm sees; scoring a held-out fold needs no exclusion (its groups are not in the
+    precedents), but it does no harm."""
+    df = df.reset_index(drop=True)
+    batch, errors = matcher.prepare(columns_from_records(relocation_records(df)), rows=np.arange(len(df)))
+    if errors:
+        e = errors[0]
+        raise ValueError(f"documented case rejected: row {e.row}, {e.field}: {e.reason}")
+    groups = df["group_id"].astype(str).tolist() if exclude_own_group else None
+    _fa, cands, x = matcher.features(batch, exclude_groups=groups)
+    matched, county = case_targets(df, matcher.parks)
+    labels = np.zeros(cands.parks.shape, dtype=np.int64)
+    for i in range(len(df)):
+        labels[i] = np.where(
+            np.isin(cands.parks[i], matched[i]),
+            S.RELEVANCE_CHOSEN,
+            np.where(np.isin(cands.parks[i], county[i]), S.RELEVANCE_SHORTLISTED, S.RELEVANCE_OTHER),
+        )
+    labels = np.where(cands.parks < 0, -1, labels)
+    return CaseGroups(df, x, labels, cands.parks, matched, county)
+
+
+def case_hits(
+    scores: np.ndarray, cand: np.ndarray, matched: list[list[int]], county: list[list[int]], ks: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """Per case, 1/0 hits at each k: county (a top-k park in the destination county or the
+    documented park) and park (the documented park; NaN when the case names no catalogue park)."""
+    out: dict[str, np.ndarray] = {}
+    order = M.order_by_score(scores)
+    ranked = np.take_along_axis(cand, order, axis=1)
+    finite = np.isfinite(np.take_along_axis(scores, order, axis=1))
+    for k in ks:
+        c = np.zeros(len(cand))
+        p = np.full(len(cand), np.nan)
+        for i in range(len(cand)):
+            top = set(ranked[i, :k][finite[i, :k]].tolist())
+            c[i] = float(bool(top & (set(matched[i]) | set(county[i]))))
+            if matched[i]:
+                p[i] = float(bool(top & set(matched[i])))
+        out[f"county_hit@{k}"] = c
+        out[f"park_hit@{k}"] = p
+    return out

@@ -274,6 +274,75 @@ STYLE = (
 )
 
 
+RANKER_CN = {
+    "model": "本模型",
+    "simulation_only": "仅用模拟数据训练的模型",
+    "scorecard": "等权打分表",
+    "popularity_by_function": "同类功能历史去向",
+    "embedding": "文本相似度",
+    "famous": "固定名单（2+4平台）",
+}
+TYPE_CN = {
+    "manufacturer": "制造企业",
+    "wholesale_market": "批发市场",
+    "logistics": "物流企业",
+    "data_centre": "数据中心",
+    "soe_hq": "央企总部",
+    "private_hq": "民企总部",
+    "university": "高校",
+    "hospital": "医院",
+    "research_institute": "科研院所",
+    "school": "中小学",
+    "administrative_unit": "行政事业单位",
+}
+
+
+def real_cv_section(cv: Mapping[str, Any]) -> str:
+    """The headline first, in plain Chinese: how often the real destination was in the top five."""
+    m = cv["model"]
+    lo, hi = m["ci95"]["county_hit@5"]
+    lead = (
+        f"<h2>真实迁移案例检验（{m['n']} 个有据可查的案例，按迁移批次分 {cv['folds']} 折交叉验证）</h2>"
+        f"<p><b>在 {m['county_hit@5']:.0%} 的真实案例中，"
+        "企业实际迁入的区县出现在本模型推荐的前 5 个园区之中</b>"
+        f"（95% 区间 {lo:.0%}–{hi:.0%}）；前 10 个之中为 {m['county_hit@10']:.0%}，首位即命中为 "
+        f"{m['county_hit@1']:.0%}。每一折只用其余各折的案例训练，被检验的案例从未参与训练。</p>"
+        "<p>Metric names: county_hit@k = destination county among the counties of the top-k parks; "
+        "park_hit@k = the documented park itself in the top k.</p>"
+    )
+    rows = [
+        [
+            RANKER_CN.get(r, r) + f" ({r})",
+            v["county_hit@1"],
+            v["county_hit@5"],
+            v["county_hit@10"],
+            v["park_hit@5"],
+            v["industrial"]["county_hit@5"],
+        ]
+        for r, v in cv.items()
+        if isinstance(v, Mapping) and "county_hit@5" in v
+    ]
+    table1 = _html_table(
+        [
+            "排序方法 (ranker)",
+            "首位命中 hit@1",
+            "前5命中 hit@5",
+            "前10命中 hit@10",
+            "园区前5 park@5",
+            "产业类 hit@5",
+        ],
+        rows,
+    )
+    types = sorted(m["by_type"], key=lambda t: -m["by_type"][t]["n"])
+    rows2 = [
+        [TYPE_CN.get(t, t) + f" ({t})", m["by_type"][t]["n"]]
+        + [cv[r]["by_type"][t]["county_hit@5"] for r in ("model", "simulation_only", "scorecard", "famous")]
+        for t in types
+    ]
+    table2 = _html_table(["类型 (entity type)", "案例数", "本模型", "仅模拟", "打分表", "固定名单"], rows2)
+    return lead + table1 + "<h3>按类型：前5命中率 (county_hit@5)</h3>" + table2
+
+
 def render_html(doc: Mapping[str, Any]) -> str:
     """The whole report as one self-contained HTML page."""
     sec = []
@@ -284,6 +353,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
         f"{'Quick mode (small samples). ' if doc['quick'] else ''}"
         "All rankers are scored on the same candidate lists.</p>"
     )
+    sec.append(real_cv_section(doc["real_cv"]))
     sec.append(
         "<h2>Acceptance</h2>"
         + _html_table(

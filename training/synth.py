@@ -112,6 +112,7 @@ RELOCATION: dict[str, Any] = {
         "research": -0.3,
         "education": 0.3,
         "healthcare": 0.2,
+        "administration": 0.0,
     },
     "district": {
         "东城区": 0.35,
@@ -142,6 +143,7 @@ YEAR_GROUP = {
     "research": "late",
     "education": "late",
     "healthcare": "late",
+    "administration": "late",
 }
 
 # Mean (median for random ones) utility coefficients.  Random ones get exp(sd·z) per firm.
@@ -239,6 +241,7 @@ FUNCTION_SUBSIDIES: dict[str, tuple[str, ...]] = {
     "research": ("rnd", "talent"),
     "education": ("land", "talent"),
     "healthcare": ("land", "talent", "equipment"),
+    "administration": ("rent", "talent"),
 }
 
 
@@ -325,6 +328,39 @@ def _match_rule(parks: pd.DataFrame, rule: dict[str, Any]) -> np.ndarray:
     return mask
 
 
+# The simulator needs a value for every park; the catalogue leaves unknowns blank.  Unknown
+# values get one neutral constant each (or, for capacity, a proxy from the approved area), so the
+# simulated choices never vary on a value no source states.  These fills stay inside the
+# simulator: the ranker and the reasons still see the catalogue's NaN.
+SIM_FILL: dict[str, Any] = {
+    "land_mu": 1e5,  # never binding
+    "price_cny_per_mu": 2e5,
+    "subsidy": 0.0,
+    "registration": False,
+    "pollution_rank": 2,
+    "capacity": "approved_area_ha / median(approved_area_ha) × median(known capacity); "
+    "median area if unknown",
+}
+
+
+def _limits(field: str) -> tuple[float, float]:
+    lo, hi = S.FIRM_NUMERIC_LIMITS[field]
+    return (0.0 if lo is None else float(lo), np.inf if hi is None else float(hi))
+
+
+def _fill(col: pd.Series, value: float) -> np.ndarray:
+    return pd.to_numeric(col, errors="coerce").fillna(value).to_numpy(np.float64)
+
+
+def _capacity_proxy(parks: pd.DataFrame) -> np.ndarray:
+    cap = pd.to_numeric(parks[S.CAPACITY_PER_YEAR], errors="coerce").to_numpy(np.float64)
+    area = pd.to_numeric(parks[S.APPROVED_AREA_HA], errors="coerce").to_numpy(np.float64)
+    med_area = float(np.nanmedian(area)) if np.isfinite(area).any() else 1.0
+    area = np.where(np.isfinite(area), area, med_area)
+    med_cap = float(np.nanmedian(cap)) if np.isfinite(cap).any() else 10.0
+    return np.where(np.isfinite(cap), cap, np.maximum(area / max(med_area, 1e-9) * med_cap, 1.0))
+
+
 def _park_context(parks: pd.DataFrame, truth: dict[str, Any]) -> _Parks:
     parks = parks.reset_index(drop=True)
     xi_map: dict[str, float] = truth["park_xi"]
@@ -337,26 +373,30 @@ def _park_context(parks: pd.DataFrame, truth: dict[str, Any]) -> _Parks:
     opens = np.full(len(parks), YEARS[0], dtype=np.int64)
     for s, m in zip(shocks, member, strict=True):
         opens[m] = np.maximum(opens[m], int(s["opens"]))
-    sub = parks[list(S.SUBSIDY_COLUMNS)].to_numpy(dtype=np.float64)
+    sub = np.nan_to_num(
+        parks[list(S.SUBSIDY_COLUMNS)].to_numpy(dtype=np.float64), nan=float(SIM_FILL["subsidy"])
+    )
     return _Parks(
         ids=parks[S.PARK_ID].astype(str).to_numpy(),
         lat=parks[S.LAT].to_numpy(np.float64),
         lng=parks[S.LNG].to_numpy(np.float64),
         dist_bj=parks[S.DISTANCE_KM].to_numpy(np.float64),
         rail=parks[S.RAIL_MINUTES].to_numpy(np.float64),
-        land=parks[S.AVAILABLE_LAND_MU].to_numpy(np.float64),
-        price=np.maximum(parks[S.LAND_PRICE].to_numpy(np.float64), 1e4),
+        land=_fill(parks[S.AVAILABLE_LAND_MU], SIM_FILL["land_mu"]),
+        price=np.maximum(_fill(parks[S.LAND_PRICE], SIM_FILL["price_cny_per_mu"]), 1e4),
         talent=parks[S.TALENT_POOL].to_numpy(np.float64),
         subsidy=(np.clip(sub, 0, 3) / 3.0) ** 1.5,
-        reg=parks[S.KEEPS_BEIJING_REGISTRATION].astype(bool).to_numpy(),
-        port=parks[S.PORT_ACCESS].astype(bool).to_numpy(),
+        reg=np.array(
+            [bool(v) if v is not None and v == v else False for v in parks[S.KEEPS_BEIJING_REGISTRATION]]
+        ),
+        port=np.array([bool(v) if v is not None and v == v else False for v in parks[S.PORT_ACCESS]]),
         max_poll=parks[S.MAX_POLLUTION_LEVEL].map(POLLUTION_RANK).fillna(2).to_numpy(np.int64),
         xi=np.array([float(xi_map.get(pid, 0.0)) for pid in parks[S.PARK_ID].astype(str)]),
         opens=opens,
         shock_member=member,
         codes=[list(c) for c in parks[S.INDUSTRY_CODES]],
         restricted=[list(c) for c in parks[S.RESTRICTED_INDUSTRIES]],
-        capacity_real=parks[S.CAPACITY_PER_YEAR].to_numpy(np.float64),
+        capacity_real=_capacity_proxy(parks),
     )
 
 
@@ -591,6 +631,7 @@ _FUNC_PHRASES = {
     "education": ["开设全日制及培训课程", "拥有专职教师团队"],
     "healthcare": ["设有门诊及住院部", "提供专科诊疗服务"],
     "research": ["承担科研项目", "建有重点实验室"],
+    "administration": ["承担行政管理及公共服务职能"],
 }
 _GENERIC = [
     "技术开发、技术咨询、技术服务",
@@ -745,6 +786,9 @@ def _generate_firms(
         employees * prior("floor_m2_per_employee").astype(np.float64) * np.exp(0.35 * rng.standard_normal(n)),
         0,
     )
+    # a simulated firm must be one an officer could enter: keep needs inside the schema's limits
+    land_need = np.clip(land_need, *_limits(S.LAND_NEED_MU))
+    floor = np.clip(floor, *_limits(S.FLOOR_AREA_NEED_M2))
     rev_per = np.where(div <= 46, 80.0, 60.0) * np.exp(0.6 * rng.standard_normal(n))  # 万元 per employee
     revenue = np.round(employees * rev_per, 1)
 
@@ -896,6 +940,7 @@ def _default_truth(n: int, seed: int) -> dict[str, Any]:
         "land_feasible": LAND_FEASIBLE,
         "shocks": SHOCKS,
         "infeasible_score": INFEASIBLE,
+        "unknown_fills": SIM_FILL,
     }
 
 

@@ -29,6 +29,7 @@ from features.pairs import (
     FEATURE_CRITERION,
     FEATURE_NAMES,
     MONOTONE,
+    PRECEDENT_FEATURES,
     FirmArrays,
     code_index,
 )
@@ -40,6 +41,7 @@ from matcher.core import Matcher
 from matcher.ranker import ParkRanker
 from matcher.retrieval import VectorIndex
 from training.config import TrainConfig
+from training.relocations import case_groups, fit_precedents, load_relocations
 
 TRAIN_UNTIL_YEAR = 2020
 MAX_TRAIN_NEGATIVES = 30
@@ -59,6 +61,8 @@ class Groups:
     labels: np.ndarray  # (n, k) int, -1 for padding
     cand: np.ndarray  # (n, k) park positions, -1 padding
     chosen_pos: np.ndarray  # (n,) park position of the chosen park, -1 if not in the catalogue
+    fn_mask: np.ndarray | None = None  # (n,) the firms' function bitmasks, for refresh_precedents
+    division: np.ndarray | None = None  # (n,) the firms' 2-digit division positions
 
     def flat(
         self, rows: np.ndarray | None = None, max_negatives: int | None = None, seed: int = 0
@@ -136,7 +140,7 @@ def build_groups(
     sub = by_id.loc[events[S.FIRM_ID].to_numpy()].reset_index(drop=True)
     pos = {pid: i for i, pid in enumerate(matcher.park_arrays.ids)}
     years = events[S.YEAR].to_numpy()
-    xs, cands = [], []
+    xs, cands, masks, divs = [], [], [], []
     for start in range(0, len(sub), chunk):
         part = sub.iloc[start : start + chunk]
         batch, errors = matcher.prepare(columns_from_frame(part))
@@ -148,9 +152,11 @@ def build_groups(
             yrs = years[start : start + chunk]
             eligible = None if soft_until_year is None else yrs <= soft_until_year
             batch = soften(batch, soft_share, part[S.FIRM_ID].to_numpy(), eligible)
-        _, c, x = matcher.features(batch, years=years[start : start + chunk])
+        fa, c, x = matcher.features(batch, years=years[start : start + chunk])
         xs.append(x)
         cands.append(c.parks)
+        masks.append(fa.fn_mask)
+        divs.append(fa.division)
     x = np.concatenate(xs) if xs else np.zeros((0, matcher.candidates, len(FEATURE_NAMES)), np.float32)
     cand = np.concatenate(cands) if cands else np.zeros((0, matcher.candidates), np.int64)
     chosen = np.array([pos.get(p, -1) for p in events[S.CHOSEN_PARK_ID]], dtype=np.int64)
@@ -166,7 +172,24 @@ def build_groups(
         np.where(in_short, S.RELEVANCE_SHORTLISTED, S.RELEVANCE_OTHER),
     )
     labels = np.where(cand < 0, -1, labels)
-    return Groups(events.reset_index(drop=True), x, labels, cand, chosen)
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
+    return Groups(events.reset_index(drop=True), x, labels, cand, chosen, cat(masks), cat(divs))
+
+
+PRECEDENT_COLUMNS = [FEATURE_NAMES.index(f) for f in PRECEDENT_FEATURES]
+
+
+def refresh_precedents(matcher: Matcher, groups: Groups) -> None:
+    """Recompute the precedent columns of simulated groups for the matcher's current precedents
+    (a cross-validation fold fits its own); the simulated firms are not documented cases, so
+    nothing is excluded."""
+    if groups.fn_mask is None or groups.division is None:
+        raise ValueError("these groups were built without the firms' functions")
+    if matcher.precedents is None:
+        groups.x[:, :, PRECEDENT_COLUMNS] = 0.0
+        return
+    prec = matcher.precedents.features(groups.fn_mask, groups.division, groups.cand)
+    groups.x[:, :, PRECEDENT_COLUMNS] = prec
 
 
 def fit_history(matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame) -> ArrivalHistory:
@@ -216,6 +239,28 @@ def fit_tower(
     )
 
 
+# Documented cases' share of the ranker's training weight, against the simulated groups (the
+# value ``parkmatch evaluate`` chose by grouped cross-validation on the cases; see training/README.md).
+REAL_WEIGHT_SHARE = 0.25
+
+
+def mixed_training_set(
+    sim: tuple[np.ndarray, np.ndarray, np.ndarray],
+    real: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    real_share: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stack simulated and documented groups; the documented ones get ``real_share`` of the total
+    group weight, however many simulated groups there are."""
+    xs, ys, gs = sim
+    if real is None or len(real[2]) == 0 or real_share <= 0:
+        return xs, ys, gs, np.ones(len(ys))
+    xr, yr, gr = real
+    share = min(real_share, 0.95)
+    w_real = share / (1 - share) * len(gs) / len(gr)
+    weight = np.concatenate([np.ones(len(ys)), np.full(len(yr), w_real)])
+    return np.concatenate([xs, xr]), np.concatenate([ys, yr]), np.concatenate([gs, gr]), weight
+
+
 def train_matcher(
     firms: pd.DataFrame,
     events: pd.DataFrame,
@@ -226,8 +271,14 @@ def train_matcher(
     ranker_params: dict[str, Any] | None = None,
     seed: int = 0,
     progress: Callable[[str], None] = log,
+    cases: pd.DataFrame | None = None,
+    real_share: float = REAL_WEIGHT_SHARE,
 ) -> tuple[Matcher, dict[str, Any]]:
-    """Fit every stage on a simulated world and return the matcher with its training report."""
+    """Fit every stage on a simulated world and, with ``cases``, the documented relocations;
+    return the matcher with its training report.
+
+    The documented cases feed two stages: the precedents (:mod:`features.precedents`) and the
+    ranker, where they are groups of their own holding ``real_share`` of the weight."""
     t0 = time.perf_counter()
     say = progress
     progress = lambda msg: say(f"[{time.perf_counter() - t0:6.1f}s] {msg}")  # noqa: E731
@@ -239,14 +290,7 @@ def train_matcher(
     inferer = IndustryInferer(seed=seed).fit(
         list(sample[S.DESCRIPTION].fillna("")), list(sample[S.INDUSTRY_CODE])
     )
-    ranker = ParkRanker(
-        feature_names=FEATURE_NAMES,
-        groups=FEATURE_CRITERION,
-        monotone=MONOTONE,
-        categorical=CATEGORICAL_FEATURES,
-        seed=seed,
-        **(ranker_params or {}),
-    )
+    ranker = new_ranker(seed, ranker_params)
     matcher = Matcher(
         embedder, VectorIndex(index_type="flat"), ranker, inferer, parks, priors, candidates=candidates
     )
@@ -254,29 +298,22 @@ def train_matcher(
     matcher.tower = fit_tower(matcher, firms, events[events[S.YEAR] <= TRAIN_UNTIL_YEAR], seed=seed)
     matcher.index = VectorIndex(index_type=index_type, seed=seed).fit(matcher.park_vectors())
     matcher.history = fit_history(matcher, firms, events)
-
+    # the simulated groups are built before any precedent exists, so their candidate lists never
+    # depend on documented cases (a cross-validation fold reuses them as they are)
     progress(f"retrieving candidates and computing pair features for {len(events):,} relocation events")
     groups = build_groups(matcher, firms, events, soft_until_year=TRAIN_UNTIL_YEAR)
     t_feat = time.perf_counter()
     years = groups.events[S.YEAR].to_numpy()
     train_rows = np.flatnonzero(years <= TRAIN_UNTIL_YEAR)
     test_rows = np.flatnonzero(years > TRAIN_UNTIL_YEAR)
-    firm_ids = groups.events[S.FIRM_ID].to_numpy()
-    valid_mask = np.array([hash_unit(f) < 0.1 for f in firm_ids[train_rows]], dtype=bool)
-    fit_rows, val_rows = train_rows[~valid_mask], train_rows[valid_mask]
-    xtr, ytr, gtr = groups.flat(fit_rows, max_negatives=MAX_TRAIN_NEGATIVES, seed=seed)
-    xva, yva, gva = groups.flat(val_rows)
-    progress(
-        f"training LambdaRank on {len(gtr):,} groups / {len(ytr):,} rows (validation {len(gva):,} groups)"
-    )
-    ranker.fit(xtr, ytr, gtr, eval_set=(xva, yva, gva) if len(gva) else None)
+    fit_rows, val_rows = split_validation(groups, train_rows)
+    info = fit_ranker(matcher, ranker, groups, fit_rows, val_rows, cases, real_share, seed, progress)
     t_fit = time.perf_counter()
 
     recall = float((groups.labels == S.RELEVANCE_CHOSEN).any(axis=1).mean()) if len(groups.labels) else 0.0
     report: dict[str, Any] = {
         "events": len(events),
-        "train_groups": len(gtr),
-        "validation_groups": len(gva),
+        **info,
         "test_events": len(test_rows),
         "candidates": candidates,
         "retrieval_recall_chosen": round(recall, 4),
@@ -290,6 +327,64 @@ def train_matcher(
         report["test_ndcg@10"] = round(M.mean(ndcg), 4)
     progress(f"trained in {time.perf_counter() - t0:.1f}s: {report}")
     return matcher, report
+
+
+def new_ranker(seed: int, params: dict[str, Any] | None = None) -> ParkRanker:
+    return ParkRanker(
+        feature_names=FEATURE_NAMES,
+        groups=FEATURE_CRITERION,
+        monotone=MONOTONE,
+        categorical=CATEGORICAL_FEATURES,
+        seed=seed,
+        **(params or {}),
+    )
+
+
+def split_validation(groups: Groups, train_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows split by firm (10% for early stopping), stable across runs."""
+    firm_ids = groups.events[S.FIRM_ID].to_numpy()
+    valid_mask = np.array([hash_unit(f) < 0.1 for f in firm_ids[train_rows]], dtype=bool)
+    return train_rows[~valid_mask], train_rows[valid_mask]
+
+
+def fit_ranker(
+    matcher: Matcher,
+    ranker: ParkRanker,
+    groups: Groups,
+    fit_rows: np.ndarray,
+    val_rows: np.ndarray,
+    cases: pd.DataFrame | None,
+    real_share: float,
+    seed: int,
+    progress: Callable[[str], None] = log,
+) -> dict[str, Any]:
+    """Fit ``ranker`` (and, with ``cases``, the matcher's precedents) on simulated and documented
+    groups; the one recipe that training and the real-case cross-validation both run.
+
+    The simulated groups' precedent columns are refreshed for the precedents fitted here, so a
+    fold never sees the precedents of its held-out cases."""
+    matcher.ranker = ranker
+    matcher.precedents = fit_precedents(cases, matcher.parks) if cases is not None and len(cases) else None
+    matcher.reset_reasons()
+    refresh_precedents(matcher, groups)
+    xtr, ytr, gtr = groups.flat(fit_rows, max_negatives=MAX_TRAIN_NEGATIVES, seed=seed)
+    xva, yva, gva = groups.flat(val_rows)
+    real = None
+    if matcher.precedents is not None and cases is not None:
+        real = case_groups(matcher, cases).flat()
+    xtr, ytr, gtr, wtr = mixed_training_set((xtr, ytr, gtr), real, real_share)
+    progress(
+        f"training LambdaRank on {len(gtr):,} groups / {len(ytr):,} rows "
+        f"({0 if real is None else len(real[2])} documented, {real_share:.0%} of the weight; "
+        f"validation {len(gva):,} groups)"
+    )
+    ranker.fit(xtr, ytr, gtr, eval_set=(xva, yva, gva) if len(gva) else None, weight=wtr)
+    return {
+        "train_groups": len(gtr),
+        "validation_groups": len(gva),
+        "real_case_groups": 0 if real is None else len(real[2]),
+        "real_weight_share": real_share if real is not None else 0.0,
+    }
 
 
 def hash_unit(key: str) -> float:
@@ -313,8 +408,10 @@ def train_bundle(cfg: TrainConfig) -> dict[str, Any]:
     catalogue = cfg.catalogue or R.data_file("parks.csv")
     parks = R.load_parks(catalogue)
     firms, events = load_world_frames(world_dir)
+    cases_path = cfg.relocations or R.data_file("relocations.csv")
+    cases = load_relocations(cases_path)
     matcher, report = train_matcher(
-        firms, events, parks, candidates=candidates, index_type=index_type, seed=0
+        firms, events, parks, candidates=candidates, index_type=index_type, seed=0, cases=cases
     )
     data_hash = world_hash(world_dir, catalogue)
     now = datetime.now(UTC)
@@ -326,6 +423,12 @@ def train_bundle(cfg: TrainConfig) -> dict[str, Any]:
         "candidates": candidates,
         "index_type": index_type,
         "metrics": report,
+        "relocations": {
+            "path": str(cases_path),
+            "sha256": hashlib.sha256(Path(cases_path).read_bytes()).hexdigest(),
+            "rows": len(cases),
+            "groups": int(cases["group_id"].nunique()),
+        },
     }
     matcher.save(out, manifest)
     log(f"model bundle written to {out} (version {matcher.model_version})")

@@ -28,10 +28,10 @@ REQUIRED_PLATFORMS = (
 )
 
 
-def test_parks_json_lists_at_least_150_valid_parks(capsys: pytest.CaptureFixture[str]) -> None:
+def test_parks_json_lists_valid_parks_with_provenance(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["parks", "--format", "json"]) == 0
     parks = json.loads(capsys.readouterr().out)
-    assert len(parks) >= 150
+    assert len(parks) >= 280
     counties = R.county_adcodes()
     for park in parks:
         assert park["province"] in S.PROVINCES
@@ -41,23 +41,54 @@ def test_parks_json_lists_at_least_150_valid_parks(capsys: pytest.CaptureFixture
         assert S.REGION_LNG[0] <= park["lng"] <= S.REGION_LNG[1]
         assert park["industry_codes"], park["park_id"]
         assert park["source_url"], park["park_id"]
+        assert set(park["provenance"]) == set(S.PROVENANCE_FIELDS)
+        # unknown is unknown: a null value says unknown, and every stated value has a level
+        for field, level in park["provenance"].items():
+            value = (
+                park["subsidies"].get(field.removeprefix("subsidy_"))
+                if field.startswith("subsidy_")
+                else park["subsidies"]["keeps_beijing_registration"]
+                if field == S.KEEPS_BEIJING_REGISTRATION
+                else park[field]
+            )
+            assert (level == "unknown") == (value is None or value == []), (park["park_id"], field)
+            if level in ("official", "sourced"):
+                assert park["field_sources"].get(field), (park["park_id"], field)
 
 
-def test_every_decision_attribute_has_provenance() -> None:
-    """Each decision value is either covered by the row's sources or flagged as estimated,
-    and every estimated field is a real column whose rule is documented."""
+def test_every_tianjin_and_hebei_2018_zone_is_a_park_with_its_official_area() -> None:
+    """The 2018 national catalogue's zones (data/dev_zones_2018_tjhb.csv) are all present."""
+    zones = R._read_csv(R.data_file("dev_zones_2018_tjhb.csv"))
+    parks = R.load_parks().set_index(S.ZONE_CODE, drop=False)
+    for z in zones.itertuples():
+        assert z.zone_code in parks.index, z.zone_name
+        park = parks.loc[z.zone_code]
+        assert abs(float(park[S.APPROVED_AREA_HA]) - float(z.approved_area_ha)) < 0.01, z.zone_name
+        assert R.park_provenance(park.to_dict())[S.APPROVED_AREA_HA] == "official"
+
+
+def test_no_numeric_field_repeats_one_value_for_more_than_30_percent_unless_sourced() -> None:
     df = R.load_parks()
-    doc = R.data_file("SOURCES.md").read_text(encoding="utf-8")
-    for row in df.to_dict("records"):
-        assert row[S.SOURCE_URL]
-        for name in row[S.ESTIMATED_FIELDS]:
-            assert name in S.PARK_COLUMNS
-    flagged = {name for row in df[S.ESTIMATED_FIELDS] for name in row}
-    for name in flagged & set(S.PARK_DECISION_FIELDS):
-        documented = name in doc or (
-            name.startswith("subsidy_") and f"/ {name.removeprefix('subsidy_')}" in doc
-        )
-        assert documented, f"no estimation rule for {name} in data/SOURCES.md"
+    provs = [R.park_provenance(r) for r in df.to_dict("records")]
+    for col in S.PARK_NUMERIC_COLUMNS:
+        values = df[col].dropna()
+        if values.empty:
+            continue
+        top, count = values.value_counts().index[0], int(values.value_counts().iloc[0])
+        if count > 0.3 * len(df):
+            same = df.index[df[col] == top]
+            assert all(provs[i][col] in ("official", "sourced") for i in same), (col, top, count)
+
+
+def test_the_2_plus_4_have_sourced_designated_functions() -> None:
+    df = R.load_parks()
+    names = {"雄安新区": "education", "北京城市副中心": "administration", "曹妃甸": "production"}
+    for name, fn in names.items():
+        rows = df[df[S.PARK_NAME].str.contains(name) & df[S.DESIGNATED_FUNCTIONS].map(bool)]
+        assert len(rows), name
+        assert any(fn in r for r in rows[S.DESIGNATED_FUNCTIONS]), name
+        for r in rows.to_dict("records"):
+            assert R.park_provenance(r)[S.DESIGNATED_FUNCTIONS] in ("official", "sourced")
 
 
 def test_the_2_plus_4_platforms_and_named_46_platforms_are_present() -> None:
@@ -119,6 +150,13 @@ def _write_catalogue(tmp_path: Path, mutate: dict[str, str]) -> Path:
         fields = reader.fieldnames or []
     rows = rows[:5]
     rows[2].update(mutate)
+    # the sources file beside the catalogue must name only parks that are in it
+    src_rows = [r for r in csv.DictReader(R.data_file("park_sources.csv").open(encoding="utf-8"))]
+    keep = {r["park_id"] for r in rows}
+    with (tmp_path / "park_sources.csv").open("w", encoding="utf-8", newline="") as fh:
+        w0 = csv.DictWriter(fh, fieldnames=list(src_rows[0]))
+        w0.writeheader()
+        w0.writerows(r for r in src_rows if r["park_id"] in keep)
     path = tmp_path / "bad_parks.csv"
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
@@ -135,8 +173,11 @@ def _write_catalogue(tmp_path: Path, mutate: dict[str, str]) -> Path:
         ({"industry_codes": "27;9999"}, "industry_codes", "unknown GB/T 4754-2017 industry code '9999'"),
         ({"lat": "31.2"}, "lat", "outside Beijing-Tianjin-Hebei"),
         ({"lng": "121.5"}, "lng", "outside Beijing-Tianjin-Hebei"),
-        ({"available_land_mu": ""}, "available_land_mu", "blank"),
+        ({"lat": ""}, "lat", "blank"),
         ({"port_access": "maybe"}, "port_access", "true/false"),
+        ({"designated_functions": "casino"}, "designated_functions", "'casino' is not one of"),
+        ({"designated_industries": "99x"}, "designated_industries", "unknown GB/T 4754-2017"),
+        ({"land_grade": "17"}, "land_grade", "grade 1-15"),
     ],
 )
 def test_bad_catalogue_row_names_file_line_and_field(

@@ -36,7 +36,9 @@ def test_partial_profiles_work_and_report_imputation(matcher: Matcher) -> None:
     assert by_text.recommendations
     for rec in by_code.recommendations:
         assert set(rec.criteria) == set(S.CRITERIA)
-        assert all(0.0 <= v <= 1.0 for v in rec.criteria.values())
+        assert all(v is None or 0.0 <= v <= 1.0 for v in rec.criteria.values())
+        # the industry fit and the distance always rest on known values
+        assert rec.criteria["industry_chain"] is not None and rec.criteria["proximity"] is not None
         assert 2 <= len(rec.reasons) <= 4
     ranks = [r.rank for r in by_code.recommendations]
     assert ranks == list(range(1, 11))
@@ -50,17 +52,40 @@ def test_renaming_a_firm_changes_nothing(matcher: Matcher) -> None:
     assert a.recommendations == b.recommendations
 
 
-def test_land_need_above_a_parks_land_removes_it(matcher: Matcher) -> None:
-    base = {**PHARMA, "land_need_mu": 5}
-    first = matcher.recommend(base).recommendations[0]
-    land = float(matcher.parks.set_index(S.PARK_ID).loc[first.park_id, S.AVAILABLE_LAND_MU])
-    hungry = matcher.recommend({**base, "land_need_mu": land + 1}, explain_excluded=True)
+def with_catalogue_values(matcher: Matcher, park_id: str, **values: object) -> Matcher:
+    """The same trained stages over a catalogue where one park states values the real one lacks."""
+    parks = matcher.parks.copy()
+    row = parks.index[parks[S.PARK_ID] == park_id][0]
+    for col, value in values.items():
+        parks[col] = parks[col].astype(object)
+        parks.at[row, col] = value
+    return Matcher(
+        matcher.embedder,
+        matcher.index,
+        matcher.ranker,
+        matcher.inferer,
+        parks,
+        matcher.priors_frame,
+        matcher.manifest,
+        matcher.candidates,
+        matcher.tower,
+        matcher.history,
+        matcher.precedents,
+    )
+
+
+def test_land_need_above_a_parks_stated_land_removes_it_and_unknown_land_never_does(
+    matcher: Matcher,
+) -> None:
+    first = matcher.recommend(PHARMA).recommendations[0]
+    m = with_catalogue_values(matcher, first.park_id, available_land_mu=40.0)
+    hungry = m.recommend({**PHARMA, "land_need_mu": 41}, explain_excluded=True)
     assert first.park_id not in ranking(hungry)
-    rules = {e.park_id: e.rule for e in hungry.excluded}
-    assert rules[first.park_id] == "land"
-    # every remaining recommendation really has the land
-    for rec in hungry.recommendations:
-        assert matcher.parks.set_index(S.PARK_ID).loc[rec.park_id, S.AVAILABLE_LAND_MU] >= land + 1
+    rules = {e.park_id: (e.rule, e.detail) for e in hungry.excluded}
+    assert rules[first.park_id][0] == "land" and "40亩" in rules[first.park_id][1]
+    # every other park's land is unknown in the catalogue, and unknown never rules a park out
+    assert set(rules) == {first.park_id}
+    assert hungry.recommendations
 
 
 def test_more_beijing_ties_never_moves_the_top_result_farther(
@@ -97,15 +122,15 @@ def test_pharma_api_producer_gets_a_pharma_park_with_offsite_supervision(matcher
     assert hits, ranking(result)
 
 
-def test_restricted_and_polluting_firms_are_excluded_with_the_rule(matcher: Matcher) -> None:
-    result = matcher.recommend(
-        {"name": "钢厂", "industry_code": "3110", "pollution_level": "high"}, explain_excluded=True, top=50
-    )
-    parks = matcher.parks.set_index(S.PARK_ID)
-    for rec in result.recommendations:
-        assert parks.loc[rec.park_id, S.MAX_POLLUTION_LEVEL] == "high"
-    rules = {e.rule for e in result.excluded}
-    assert "pollution" in rules or "restricted_industry" in rules
+def test_a_stated_pollution_limit_excludes_and_an_unknown_one_does_not(matcher: Matcher) -> None:
+    steel = {"name": "钢厂", "industry_code": "3110", "pollution_level": "high"}
+    first = matcher.recommend(steel, top=50).recommendations[0]
+    m = with_catalogue_values(matcher, first.park_id, max_pollution_level="low")
+    result = m.recommend(steel, explain_excluded=True, top=50)
+    assert first.park_id not in ranking(result)
+    rules = {e.park_id: e.rule for e in result.excluded}
+    assert rules.get(first.park_id) == "pollution"
+    assert "pollution" not in {r for p, r in rules.items() if p != first.park_id}
     assert all(e.detail for e in result.excluded)
 
 

@@ -109,7 +109,7 @@ def test_model_top10_equals_match(matcher: Matcher, small_world: tuple[World, Pa
     _, cands, x = matcher.features(batch)
     pop = B.popularity_counts(matcher, world.events)
     scores = E.all_scores(matcher, world, x, cands.parks, cands.sim, np.arange(len(firms)), None, pop, 0)
-    assert _as_lists(E.top_parks(scores["model"], cands.parks, 10)) == want
+    assert _as_lists(E.top_parks(scores["model"], cands.parks, 10, matcher)) == want
     # the split path (candidate lists built from events), for events in the decision year
     events = pd.DataFrame(
         {
@@ -120,7 +120,7 @@ def test_model_top10_equals_match(matcher: Matcher, small_world: tuple[World, Pa
         }
     )
     groups, _rows, split_scores = E.score_events(matcher, world, events, pop, 0)
-    assert _as_lists(E.top_parks(split_scores["model"], groups.cand, 10)) == want
+    assert _as_lists(E.top_parks(split_scores["model"], groups.cand, 10, matcher)) == want
 
 
 def test_oracle_beats_random(doc: dict[str, Any]) -> None:
@@ -173,7 +173,8 @@ def test_park_matching_rules() -> None:
     assert tier == "enclosing" and any("雄安新区" in name[g] for g in got)
     got, tier = ids("沧州明珠商贸城", "130903")
     assert tier == "fuzzy" and any("明珠" in name[g] for g in got)
-    assert ids("天津卓尔电商城", "120111") == ([], "none")
+    assert ids("天津卓尔电商城", "120111") == (["XTJ001"], "specific")  # a market site of its own
+    assert ids("某市某县不存在的园区", "120111") == ([], "none")
     assert ids("", "133100") == ([], "none")
 
 

@@ -2,7 +2,7 @@
 
 The mapping below is hand-written (one line per phrase, with an optional note).
 `basis` is generated from the official GB/T 4754-2017 names of the chosen codes
-(read from inputs/gbt4754_2017.csv) plus the note.  Run from /work/scratch/catalogue.
+(read from inputs/gbt4754_2017.csv) plus the note.  Run from data/catalogue.
 """
 import re
 from pathlib import Path

@@ -40,18 +40,31 @@ DECISION_COLS = [
     "subsidy_talent", "subsidy_equipment", "subsidy_rnd", "keeps_beijing_registration",
     "rail_minutes_to_beijing", "distance_km_to_beijing", "port_access", "restricted_industries",
     "max_pollution_level", "capacity_per_year", "designated_functions", "designated_industries",
+    "land_grade", "land_price_floor_cny_per_mu",
 ]
+MIN_PARKS = 300
+# coord_method values that come from a searched point (inputs/coordinate_sources.csv `method`, or extra_parks.csv)
+SOURCED_COORD_METHODS = ("sourced_point", "stated_coordinates", "town_centroid", "landmark")
+CN_NUM = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+MU_M2 = 10000 / 15  # 1 亩 = 666.67 m²
 TEMPLATE_COLS = [
     "available_land_mu", "land_price_cny_per_mu", "talent_pool", "subsidy_tax", "subsidy_land",
     "subsidy_rent", "subsidy_talent", "subsidy_equipment", "subsidy_rnd", "keeps_beijing_registration",
     "rail_minutes_to_beijing", "port_access", "max_pollution_level", "capacity_per_year",
     "restricted_industries",
 ]
+EXTRA_COLS = ["park_id", "name", "province", "county", "adcode", "county_basis", "level", "platform_type",
+              "leading_industries", "industry_codes", "industry_basis", "lat", "lng", "coord_method",
+              "coord_source_url", "coord_source_title", "source_url", "source_title", "source_class",
+              "sources", "note"]
+PLATFORM_TYPES = {"economic_development_zone", "industrial_park", "high_tech_zone", "bonded_zone", "co_built_park",
+                  "concentrated_receiving_area", "new_area", "strategic_cooperation_zone", "innovation_center",
+                  "trade_market", "data_center_base", "logistics_hub", "free_trade_zone"}
 WEAK_DOMAINS = ("lunwentd.com", "dingzhoudaily.com", "github.com", "githubusercontent", "huiruisoft.com")
 OFFICIAL_SITE_HINTS = (".gov.cn",)
 OFFICIAL_MEDIA_HINTS = ("xinhuanet.com", "news.cn", "people.com.cn", "cctv.com", "cnr.cn", "ce.cn",
                         "hebei.com.cn", "bjnews.com.cn", "chinanews.com", "gmw.cn", "enorth.com.cn",
-                        "hbjjrb.com", "jjckb.xinhuanet.com", "epaper.", "investheb.com")
+                        "hbjjrb.com", "jjckb.xinhuanet.com", "epaper.", "investheb.com", "cri.cn")
 PORTS = [(38.98, 117.78), (38.32, 117.87), (39.21, 119.00), (38.97, 118.50), (39.92, 119.62)]
 
 
@@ -71,6 +84,45 @@ def source_class(url: str) -> str:
     if any(h in u for h in OFFICIAL_MEDIA_HINTS):
         return "official_media"
     return "reprint"
+
+
+def read_optional(path: Path, cols: list[str]) -> pd.DataFrame:
+    """Read a hand-made input that may be absent or still being written (missing columns -> blank)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=cols)
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for c in cols:
+        if c not in df.columns:
+            df[c] = ""
+    return df
+
+
+def grade_int(g: str):
+    """'四等' / '十一等' / '4' -> int; None when unparseable."""
+    g = (g or "").strip().replace("等", "").replace("级", "")
+    if g.isdigit():
+        return int(g)
+    if not g or any(ch not in CN_NUM for ch in g):
+        return None
+    if g == "十":
+        return 10
+    if g.startswith("十"):
+        return 10 + CN_NUM[g[1]]
+    if len(g) == 1:
+        return CN_NUM[g]
+    if len(g) == 2 and g[1] == "十":
+        return CN_NUM[g[0]] * 10
+    if len(g) == 3 and g[1] == "十":
+        return CN_NUM[g[0]] * 10 + CN_NUM[g[2]]
+    return None
+
+
+def fnum(x):
+    try:
+        v = float(str(x).replace(",", "").strip())
+        return v if math.isfinite(v) else None
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------- industry phrases
@@ -112,6 +164,107 @@ def norm(name: str) -> str:
     return s
 
 
+# ---------------------------------------------------------------- land prices
+GRADE_COLS = ["adcode", "county", "grade", "floor_yuan_per_m2", "floor_cny_per_mu", "source_url", "source_title",
+              "source_class"]
+AUCTION_COLS = ["adcode", "county", "park_hint", "date", "area_m2", "price_wan_yuan", "yuan_per_m2", "cny_per_mu",
+                "land_use", "notice_id", "source_url", "source_title", "source_class"]
+
+
+def parcel_cny_per_mu(a):
+    v = fnum(a.cny_per_mu)
+    if v is None and fnum(a.yuan_per_m2) is not None:
+        v = fnum(a.yuan_per_m2) * MU_M2
+    if v is None and fnum(a.price_wan_yuan) and fnum(a.area_m2):
+        v = fnum(a.price_wan_yuan) * 1e4 / fnum(a.area_m2) * MU_M2
+    return v
+
+
+def hint_matches(hint: str, park_name: str, official: str) -> bool:
+    """park_hint names the park: equal after norm(), or one contains the other (>= 4 characters)."""
+    h = norm(hint)
+    for n in (norm(park_name), norm(official) if official else ""):
+        if not n:
+            continue
+        n0 = re.sub(r"（.*?）|\(.*?\)", "", n)
+        if h == n or h == n0 or (len(h) >= 4 and (h in n or n0 in h)):
+            return True
+    return False
+
+
+def land_prices(parks: pd.DataFrame, prov) -> dict:
+    """land_grade + land_price_floor_cny_per_mu from inputs/land_price_grades.csv (the national standard, provenance
+    official); land_price_cny_per_mu = median cny_per_mu of the parcels in inputs/land_auctions.csv whose park_hint names
+    the park, else of the park's county (provenance sourced). Both files may be absent or partial."""
+    grades = read_optional(INP / "land_price_grades.csv", GRADE_COLS)
+    auct = read_optional(INP / "land_auctions.csv", AUCTION_COLS)
+    for c in ("land_grade", "land_price_floor_cny_per_mu", "land_price_cny_per_mu"):
+        parks[c] = ""
+    gby = {}
+    for g in grades.itertuples():
+        gi = grade_int(g.grade)
+        floor = fnum(g.floor_cny_per_mu)
+        if floor is None and fnum(g.floor_yuan_per_m2) is not None:
+            floor = fnum(g.floor_yuan_per_m2) * MU_M2
+        if g.adcode and (gi is not None or floor is not None) and g.adcode not in gby:
+            gby[g.adcode] = (gi, floor, g)
+    # parcels: industrial use only, with a usable price
+    parcels = []
+    for a in auct.itertuples():
+        v = parcel_cny_per_mu(a)
+        if v is None or v <= 0 or not a.adcode or (a.land_use and "工业" not in a.land_use):
+            continue
+        parcels.append({"adcode": a.adcode, "hint": a.park_hint.strip(), "v": v, "date": a.date.strip(),
+                        "url": a.source_url, "title": a.source_title, "cls": a.source_class, "id": a.notice_id})
+    # a hint is assigned to the park it names, if exactly one park in that county (or anywhere) matches
+    by_park: dict[str, list] = {}
+    for pc in parcels:
+        if not pc["hint"]:
+            continue
+        cand = parks[(parks.adcode == pc["adcode"])]
+        hits = [r.park_id for r in cand.itertuples() if hint_matches(pc["hint"], r.name, r.official_name_2018)]
+        if len(hits) == 1:
+            by_park.setdefault(hits[0], []).append(pc)
+    by_county: dict[str, list] = {}
+    for pc in parcels:
+        by_county.setdefault(pc["adcode"], []).append(pc)
+
+    def median_row(lst):
+        lst = sorted(lst, key=lambda x: (x["v"], x["date"], x["id"]))
+        med = float(np.median([x["v"] for x in lst]))
+        mid = lst[(len(lst) - 1) // 2]  # the (lower) median parcel supplies the URL
+        dates = sorted(x["date"] for x in lst if x["date"])
+        rng = (dates[0] if dates[0] == dates[-1] else f"{dates[0]}–{dates[-1]}") if dates else "date n/a"
+        return med, mid, rng
+
+    n_park = n_county = 0
+    for i, r in parks.iterrows():
+        if r.adcode in gby:
+            gi, floor, g = gby[r.adcode]
+            title = f"{g.source_title} — {g.county} {g.grade}"
+            cls = g.source_class or None
+            if gi is not None:
+                parks.at[i, "land_grade"] = str(gi)
+                prov(r.park_id, "land_grade", "official", g.source_url, title, cls)
+            if floor is not None:
+                parks.at[i, "land_price_floor_cny_per_mu"] = str(int(round(floor)))
+                prov(r.park_id, "land_price_floor_cny_per_mu", "official", g.source_url,
+                     title + f" (floor {g.floor_yuan_per_m2} 元/m² × 666.67)", cls)
+        lst, scope = by_park.get(r.park_id), "park"
+        if not lst:
+            lst, scope = by_county.get(r.adcode), "county"
+        if lst:
+            med, mid, rng = median_row(lst)
+            parks.at[i, "land_price_cny_per_mu"] = str(int(round(med)))
+            what = f"park_hint naming this park" if scope == "park" else f"county {r.adcode} {r.county}"
+            prov(r.park_id, "land_price_cny_per_mu", "sourced", mid["url"],
+                 f"median of {len(lst)} industrial parcel(s) ({what}; {rng}) from inputs/land_auctions.csv; "
+                 f"median parcel: {mid['title']} [{mid['id']}]", mid["cls"] or None)
+            n_park += scope == "park"
+            n_county += scope == "county"
+    return {"grades": len(gby), "parcels": len(parcels), "park_level": n_park, "county_level": n_county}
+
+
 # ---------------------------------------------------------------- main
 def main():
     parks = pd.read_csv(INP / "parks_current.csv", dtype=str, keep_default_na=False)
@@ -119,7 +272,9 @@ def main():
     counties = pd.read_csv(INP / "jjj_counties.csv", dtype=str, keep_default_na=False)
     cov = pd.read_csv(INP / "county_covariates_jjj.csv")
     desig = pd.read_csv(INP / "designations.csv", dtype=str, keep_default_na=False)
-    coordfix = pd.read_csv(INP / "coordinate_sources.csv", dtype=str, keep_default_na=False)
+    coordfix = read_optional(INP / "coordinate_sources.csv",
+                             ["park_id", "lat", "lng", "source_url", "source_title", "method"])
+    extra = read_optional(INP / "extra_parks.csv", EXTRA_COLS)
     phr = load_phrases()
     prov_rows: list[dict] = []
 
@@ -206,6 +361,30 @@ def main():
             newdf.loc[m, ["adcode", "county", "city", "county_rule"]] = [o.adcode, o.county, o.city, "override"]
     parks = pd.concat([parks, newdf], ignore_index=True).fillna("")
 
+    # ---------- (c2) hand-made receiving sites that are not 2018 zones (inputs/extra_parks.csv)
+    cby = counties.set_index("adcode")
+    ex_rows = []
+    for e in extra.itertuples():
+        assert e.adcode in cby.index, ("extra_parks.csv: adcode not in jjj_counties.csv", e.park_id, e.adcode)
+        c = cby.loc[e.adcode]
+        assert c["name"] == e.county, ("extra_parks.csv: county name != jjj_counties.csv", e.park_id, e.county, c["name"])
+        assert c["province"] == e.province, ("extra_parks.csv: province", e.park_id)
+        assert e.platform_type in PLATFORM_TYPES, ("extra_parks.csv: platform_type", e.park_id, e.platform_type)
+        assert e.source_url and e.source_title, ("extra_parks.csv: every row needs a source", e.park_id)
+        assert e.park_id not in set(parks.park_id), ("extra_parks.csv: duplicate park_id", e.park_id)
+        ex_rows.append({"park_id": e.park_id, "name": e.name, "province": e.province,
+                        "city": "天津市" if e.province == "天津市" else c["prefecture"], "county": e.county,
+                        "adcode": e.adcode, "level": e.level, "platform_type": e.platform_type,
+                        "leading_industries": e.leading_industries, "industry_codes": e.industry_codes,
+                        "source_url": e.source_url, "sources": e.sources, "origin": "extra_parks",
+                        "county_rule": "extra_parks: " + e.county_basis, "note": e.note})
+    if ex_rows:
+        parks = pd.concat([parks, pd.DataFrame(ex_rows)], ignore_index=True).fillna("")
+    exi = extra.set_index("park_id") if len(extra) else None
+    # every Tianjin/Hebei zone of the 2018 catalogue is in the catalogue
+    tjhe = set(zones.zone_code[zones.province != "北京市"])
+    assert tjhe <= set(parks.zone_code), sorted(tjhe - set(parks.zone_code))[:5]
+
     # ---------- official fields from the catalogue
     parks["official_name_2018"] = ""
     parks["official_leading_industries"] = ""
@@ -228,7 +407,11 @@ def main():
     # ---------- industry codes
     for i, r in parks.iterrows():
         est = set(r.estimated_fields.split(";")) if r.estimated_fields else set()
-        if r.origin == "dev_zones_2018" or (r.zone_code and "industry_codes" in est):
+        if r.origin == "extra_parks":
+            e = exi.loc[r.park_id]
+            prov(r.park_id, "industry_codes", "sourced", e.source_url,
+                 f"{e.source_title} — 主导产业 “{e.leading_industries}” ({e.industry_basis})", e.source_class or None)
+        elif r.origin == "dev_zones_2018" or (r.zone_code and "industry_codes" in est):
             codes = phrase_codes(r.official_leading_industries, phr)
             parks.at[i, "industry_codes"] = ";".join(codes)
             prov(r.park_id, "industry_codes", "official", OFFICIAL_CAT_URL,
@@ -244,7 +427,36 @@ def main():
     shared = set(zpts.key[zpts.key.duplicated(keep=False)])
     SHARED_OK = {"G132003"}  # the shared 石家庄 point is right only for 石家庄高新区 (SOURCE.md F.1)
     fixes = []
-    cf = {r.park_id: r for r in coordfix.itertuples()}
+    # searched points: inputs/coordinate_sources.csv (method column; blank = sourced_point) + extra_parks.csv
+    known = set(parks.park_id)
+    names = dict(zip(parks.park_id, parks["name"]))
+    cands: dict[str, list[dict]] = {}
+    pts = [{"park_id": c.park_id, "lat": c.lat, "lng": c.lng, "url": c.source_url, "title": c.source_title,
+            "method": c.method.strip() or "sourced_point", "file": "coordinate_sources.csv"} for c in coordfix.itertuples()]
+    pts += [{"park_id": e.park_id, "lat": e.lat, "lng": e.lng, "url": e.coord_source_url, "title": e.coord_source_title,
+             "method": e.coord_method.strip() or "sourced_point", "file": "extra_parks.csv"}
+            for e in extra.itertuples() if e.lat.strip() or e.lng.strip()]
+    for d in pts:
+        if d["park_id"] not in known:
+            fixes.append({"park_id": d["park_id"], "name": "", "zone_code": "",
+                          "rejected_geocode": f"{d['lat']},{d['lng']}", "reason": f"{d['file']}: unknown park_id"})
+            continue
+        cands.setdefault(d["park_id"], []).append(d)
+
+    def check_point(d, seat):
+        lat, lng = fnum(d["lat"]), fnum(d["lng"])
+        if lat is None or lng is None:
+            return None, ["unparseable lat/lng"]
+        reason = []
+        if not (BBOX_LAT[0] <= lat <= BBOX_LAT[1] and BBOX_LNG[0] <= lng <= BBOX_LNG[1]):
+            reason.append("outside JJJ bbox")
+        if seat and hav(lat, lng, *seat) > 60:
+            reason.append(f"{hav(lat, lng, *seat):.0f} km from its county seat")
+        if not d["url"].strip():
+            reason.append("no source_url")
+        if d["method"] not in SOURCED_COORD_METHODS:
+            reason.append(f"method {d['method']!r} not in {'/'.join(SOURCED_COORD_METHODS)}")
+        return (lat, lng), reason
     pz = pd.read_csv(INP / "parent_zones.csv", dtype=str, keep_default_na=False)
     parent = dict(zip(pz.park_id, pz.parent_zone_code))
     parks["coord_method"] = ""
@@ -252,12 +464,20 @@ def main():
         pid = r.park_id
         seat = seat_by_code.get(r.adcode)
         method = None
-        if pid in cf:
-            c = cf[pid]
-            lat, lng = float(c.lat), float(c.lng)
-            method = "sourced_point"
-            prov(pid, "lat", "sourced", c.source_url, c.source_title)
-            prov(pid, "lng", "sourced", c.source_url, c.source_title)
+        used = None
+        for d in cands.get(pid, []):
+            pt, reason = check_point(d, seat)
+            if reason:
+                fixes.append({"park_id": pid, "name": r["name"], "zone_code": r.zone_code,
+                              "rejected_geocode": f"{d['lat']},{d['lng']}", "reason": f"{d['file']}: " + "; ".join(reason)})
+            elif used is None:
+                used = (pt, d)
+        if used:
+            (lat, lng), d = used
+            method = d["method"]
+            t = d["title"] + ("" if method == "sourced_point" else f" [{method}]")
+            prov(pid, "lat", "sourced", d["url"], t)
+            prov(pid, "lng", "sourced", d["url"], t)
         elif r.zone_code or pid in parent:
             zc = r.zone_code or parent[pid]
             z = zi.loc[zc]
@@ -301,8 +521,11 @@ def main():
         parks.at[i, "coord_method"] = method
         d = hav(lat, lng, *TIANANMEN)
         parks.at[i, "distance_km_to_beijing"] = f"{d:.1f}"
-        prov(pid, "distance_km_to_beijing", "sourced" if method in ("zone_geocode", "sourced_point") else "estimated",
-             cf[pid].source_url if method == "sourced_point" else (ATLAS_URL if "zone_geocode" in method else CPCA_URL), "derived: haversine from (lat,lng) to Tiananmen 39.9087N 116.3975E, R=6371.0088 km", "reprint")
+        pt_sourced = used is not None
+        durl = used[1]["url"] if pt_sourced else (ATLAS_URL if "zone_geocode" in method else CPCA_URL)
+        prov(pid, "distance_km_to_beijing", "sourced" if (pt_sourced or method == "zone_geocode") else "estimated",
+             durl, "derived: haversine from (lat,lng) to Tiananmen 39.9087N 116.3975E, R=6371.0088 km",
+             source_class(durl) if pt_sourced else "reprint")
 
     # ---------- (e) unknown is unknown: drop template values
     sourced_override = {  # (park_id, field): (url, title)  values not from a template (SOURCES.md §1)
@@ -316,7 +539,7 @@ def main():
     for i, r in parks.iterrows():
         est = set(r.estimated_fields.split(";")) if r.estimated_fields else set()
         for col in TEMPLATE_COLS:
-            if r.origin == "dev_zones_2018":
+            if r.origin in ("dev_zones_2018", "extra_parks"):
                 parks.at[i, col] = ""
                 continue
             key = (r.park_id, col)
@@ -341,6 +564,9 @@ def main():
             parks.at[i, "keeps_beijing_registration"] = "false"
             prov(r.park_id, "keeps_beijing_registration", "estimated", "",
                  "rule: park is inside Beijing, so no 异地监管 arrangement applies", "reprint")
+
+    # ---------- (e2) land prices: national floor (grade) per county + median of sourced industrial parcels
+    land_stats = land_prices(parks, prov)
 
     # talent/labour proxy from county covariates (nearest GADM centroid, documented formula)
     cov = cov.copy()
@@ -388,7 +614,7 @@ def main():
     out_cols = ["park_id", "name", "name_en", "province", "city", "county", "adcode", "lat", "lng",
                 "coord_method", "level", "platform_type", "platform_group", "zone_code", "official_name_2018",
                 "leading_industries", "official_leading_industries", "industry_codes", "approved_area_ha",
-                "approved_date", "available_land_mu", "land_price_cny_per_mu", "talent_pool",
+                "approved_date", "available_land_mu", "land_grade", "land_price_floor_cny_per_mu", "land_price_cny_per_mu", "talent_pool",
                 "subsidy_tax", "subsidy_land", "subsidy_rent", "subsidy_talent", "subsidy_equipment",
                 "subsidy_rnd", "keeps_beijing_registration", "rail_minutes_to_beijing",
                 "distance_km_to_beijing", "port_access", "restricted_industries", "max_pollution_level",
@@ -396,7 +622,7 @@ def main():
                 "county_rule", "covariate_unit", "source_url", "sources", "origin", "note"]
     parks["name_en"] = parks.get("name_en", "")
     parks = parks.sort_values("park_id", kind="stable")
-    parks[out_cols].to_csv(HERE / "parks.csv", index=False)
+    parks[out_cols].to_csv(HERE.parent / "parks.csv", index=False)  # the shipped catalogue
     ps = pd.DataFrame(prov_rows)
     ps = ps.drop_duplicates(["park_id", "field", "source_url"], keep="last")
     # one provenance per (park, field): later rules override earlier ones, except designated_*
@@ -406,7 +632,7 @@ def main():
     val = parks.set_index("park_id")
     ps = ps[[str(val.at[p, f]) != "" for p, f in zip(ps.park_id, ps.field)]]
     ps = ps.sort_values(["park_id", "field"])
-    ps.to_csv(HERE / "park_sources.csv", index=False)
+    ps.to_csv(HERE.parent / "park_sources.csv", index=False)
     pd.DataFrame(fixes).to_csv(HERE / "coordinate_fixes.csv", index=False)
 
     # checks + provenance summary
@@ -421,12 +647,19 @@ def main():
         assert missing == 0, (f, missing)
     numeric = ["available_land_mu", "land_price_cny_per_mu", "talent_pool", "subsidy_tax", "subsidy_land",
                "subsidy_rent", "subsidy_talent", "subsidy_equipment", "subsidy_rnd",
-               "rail_minutes_to_beijing", "capacity_per_year", "approved_area_ha", "distance_km_to_beijing"]
+               "rail_minutes_to_beijing", "capacity_per_year", "approved_area_ha", "distance_km_to_beijing",
+               "land_grade", "land_price_floor_cny_per_mu"]
+    pv = {(p, f): v for p, f, v in zip(ps.park_id, ps.field, ps.provenance)}
     for f in numeric:
         vc = parks[f][parks[f] != ""].value_counts()
-        if len(vc):
-            share = vc.iloc[0] / n
-            assert share <= 0.30, (f, vc.index[0], share)
+        for val, cnt in vc.items():
+            if cnt / n <= 0.30:
+                break
+            # allowed only if every park holding the value has an official/sourced provenance row for it
+            holders = parks.park_id[parks[f] == val]
+            weak = [p for p in holders if pv.get((p, f)) not in ("official", "sourced")]
+            assert not weak, (f, val, cnt / n, "30% rule", weak[:5])
+    assert n >= MIN_PARKS, (n, MIN_PARKS)
     gb = set(pd.read_csv(INP / "gbt4754_2017.csv", dtype=str).code)
     for f in ("industry_codes", "designated_industries", "restricted_industries"):
         for pid, v in zip(parks.park_id, parks[f]):
@@ -436,8 +669,9 @@ def main():
     assert parks.park_id.is_unique
     sm = pd.DataFrame(summ)
     sm.to_csv(HERE / "provenance_summary.csv", index=False)
-    write_readme_blocks(sm, pd.DataFrame(fixes), parks, ps)
-    print(f"parks: {n} ({(parks.origin=='catalogue_2025').sum()} existing, {(parks.origin=='dev_zones_2018').sum()} new); "
+    write_readme_blocks(sm, pd.DataFrame(fixes), parks, ps, land_stats)
+    print(f"parks: {n} ({(parks.origin=='catalogue_2025').sum()} existing, {(parks.origin=='dev_zones_2018').sum()} 2018 zones, "
+          f"{(parks.origin=='extra_parks').sum()} extra); land: {land_stats}; "
           f"matched to 2018 zones: {(parks.zone_code!='').sum() - (parks.origin=='dev_zones_2018').sum()}; "
           f"park_sources rows: {len(ps)}; coordinate fixes: {len(fixes)}")
     print(pd.DataFrame(summ).to_string(index=False))
@@ -451,7 +685,7 @@ def _md(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_readme_blocks(sm, fixes, parks, ps):
+def write_readme_blocks(sm, fixes, parks, ps, land_stats):
     """Regenerate the computed sections of README.md between marker comments."""
     rd = HERE / "README.md"
     if not rd.exists():
@@ -462,12 +696,19 @@ def write_readme_blocks(sm, fixes, parks, ps):
         t[c] = [f"{v} ({100 * v / n:.0f}%)" for v, n in zip(t[c], t.n)]
     counts = (f"{len(parks)} parks: {(parks.origin == 'catalogue_2025').sum()} kept from the current catalogue "
               f"({((parks.origin == 'catalogue_2025') & (parks.zone_code != '')).sum()} matched to a 2018 zone), "
-              f"{(parks.origin == 'dev_zones_2018').sum()} added from the 2018 catalogue; "
+              f"{(parks.origin == 'dev_zones_2018').sum()} added from the 2018 catalogue, "
+              f"{(parks.origin == 'extra_parks').sum()} added from inputs/extra_parks.csv; "
               f"{len(ps)} park_sources rows; source_class: "
               + ", ".join(f"{k} {v}" for k, v in ps.source_class.value_counts().items()))
     cm = ", ".join(f"{k} {v}" for k, v in parks.coord_method.value_counts().items())
     blocks = {
-        "PROVENANCE": counts + "\n\nCoordinate method: " + cm + "\n\n" + _md(t),
+        "PROVENANCE": counts + "\n\nCoordinate method: " + cm
+        + f"\n\nLand price: {land_stats['grades']} county grade rows, {land_stats['parcels']} usable industrial parcels; "
+        + f"land_grade for {(parks.land_grade != '').sum()} parks, land_price_floor_cny_per_mu for "
+        + f"{(parks.land_price_floor_cny_per_mu != '').sum()}, land_price_cny_per_mu for "
+        + f"{(parks.land_price_cny_per_mu != '').sum()} ({land_stats['park_level']} from parcels naming the park, "
+        + f"{land_stats['county_level']} from the county's parcels)"
+        + "\n\n" + _md(t),
         "COORDFIXES": _md(fixes) if len(fixes) else "(none)",
     }
     for k, v in blocks.items():

@@ -2,7 +2,7 @@
 
 A sample phrase passes when the set of GB/T divisions (first two digits) produced by the
 build script's lookup equals the expected set. Prints accuracy; exits 1 below 90 %.
-Run from /work/scratch/catalogue:  python3 tools/test_phrases.py
+Run from data/catalogue:  python3 tools/test_phrases.py
 """
 import sys
 from pathlib import Path

@@ -1,0 +1,62 @@
+"""What documented relocations teach, as behaviour an officer can check on any trained bundle.
+
+The fixture bundle learns from the documented cases (tests/conftest.py), so these hold for the
+recipe, not for a hand-set rule: no feature reads a firm's name, and no table maps a firm to a park.
+"""
+
+from __future__ import annotations
+
+from features import reference as R
+from features import schemas as S
+from features.precedents import XIONGAN_COUNTIES
+from matcher.core import Matcher
+
+
+def top(matcher: Matcher, firm: dict[str, object], k: int = 3) -> list[S.Recommendation]:
+    return matcher.recommend(firm, top=10).recommendations[:k]
+
+
+def test_a_data_centre_never_gets_a_beijing_business_district_in_its_top_3(matcher: Matcher) -> None:
+    firm = {"name": "某互联网公司数据中心", "industry_code": "6450", "functions": ["data_center"]}
+    recs = top(matcher, firm)
+    assert recs
+    assert all(r.province != "北京市" for r in recs), [r.park_name for r in recs]
+
+
+def test_hospital_branches_and_university_campuses_get_a_concentrated_receiving_area(
+    matcher: Matcher,
+) -> None:
+    for firm in (
+        {"name": "某三甲医院分院", "industry_code": "8411", "functions": ["healthcare"]},
+        {"name": "某高校新校区", "industry_code": "8341", "functions": ["education", "research"]},
+    ):
+        recs = top(matcher, firm)
+        hits = [
+            r for r in recs if r.adcode in XIONGAN_COUNTIES or r.park_id == "BJ001" or r.county == "通州区"
+        ]
+        assert hits, (firm["name"], [r.park_name for r in recs])
+
+
+def test_a_pharma_api_plant_gets_the_park_with_offsite_supervision_in_its_top_3(matcher: Matcher) -> None:
+    parks = R.load_parks()
+    offsite = set(parks.loc[parks[S.KEEPS_BEIJING_REGISTRATION] == True, S.PARK_ID])  # noqa: E712
+    assert offsite  # the 沧州 pharma park, the only one allowed 药品生产异地延伸监管
+    recs = top(matcher, {"name": "某原料药企业", "industry_code": "2710", "functions": ["production"]})
+    assert offsite & {r.park_id for r in recs}, [r.park_name for r in recs]
+
+
+def test_wholesale_merchants_get_a_designated_market_site_first(matcher: Matcher) -> None:
+    parks = R.load_parks().set_index(S.PARK_ID)
+    for code in ("5132", "5137"):
+        first = top(matcher, {"name": "某批发商户", "industry_code": code, "functions": ["wholesale"]}, 1)[0]
+        assert "wholesale" in parks.loc[first.park_id, S.DESIGNATED_FUNCTIONS], first.park_name
+        assert any("定向承接" in r for r in first.reasons), first.reasons
+
+
+def test_designated_functions_appear_in_the_reasons_where_they_apply(matcher: Matcher) -> None:
+    recs = matcher.recommend(
+        {"name": "某高校", "industry_code": "8341", "functions": ["education"]}, top=10
+    ).recommendations
+    xiongan = [r for r in recs if r.park_id == "HE115"]
+    assert xiongan, [r.park_name for r in recs]
+    assert any("定向承接高等院校" in reason for reason in xiongan[0].reasons), xiongan[0].reasons

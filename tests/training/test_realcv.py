@@ -1,0 +1,57 @@
+"""Grouped cross-validation on the documented cases: no fold ever trains on what it scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from matcher.core import Matcher
+from training.realcv import RANKERS, CVConfig, fold_of, no_leakage, real_cv
+from training.relocations import load_relocations
+from training.synth import World
+
+
+@pytest.fixture(scope="module")
+def cv_doc(matcher: Matcher, small_world: tuple[World, Path]) -> dict[str, Any]:
+    world, _ = small_world
+    cfg = CVConfig(folds=3, shares=(0.25,), max_sim_events=3000, n_boot=20)
+    return real_cv(matcher, world, load_relocations(), cfg, progress=lambda _m: None)
+
+
+def test_folds_follow_relocation_groups() -> None:
+    cases = load_relocations()
+    folds = fold_of(cases["group_id"], 5)
+    for _, f in cases.assign(fold=folds).groupby("group_id")["fold"]:
+        assert f.nunique() == 1
+    assert len(set(folds.tolist())) == 5
+
+
+def test_no_case_scored_in_a_fold_was_in_its_training_data(cv_doc: dict[str, Any]) -> None:
+    assert no_leakage(cv_doc)
+    cases = load_relocations()
+    for f in cv_doc["fold_log"]:
+        assert f["train_cases"] + f["test_cases"] == len(cases)
+        assert not set(f["test_groups"]) & set(f["train_groups"])
+        assert not set(f["test_groups"]) & set(f["precedent_groups"])
+        assert set(f["precedent_groups"]) <= set(f["train_groups"])
+    leaky = {
+        **cv_doc,
+        "fold_log": [{**cv_doc["fold_log"][0], "precedent_groups": cv_doc["fold_log"][0]["test_groups"]}],
+    }
+    assert not no_leakage(leaky)
+
+
+def test_every_ranker_is_reported_overall_and_by_type(cv_doc: dict[str, Any]) -> None:
+    n = len(load_relocations())
+    for name in RANKERS:
+        r = cv_doc[name]
+        assert r["n"] == n
+        for k in ("county_hit@1", "county_hit@5", "county_hit@10", "park_hit@5"):
+            assert 0.0 <= r[k] <= 1.0
+        assert r["county_hit@1"] <= r["county_hit@5"] <= r["county_hit@10"]
+        assert sum(t["n"] for t in r["by_type"].values()) == n
+        lo, hi = r["ci95"]["county_hit@5"]
+        assert lo <= r["county_hit@5"] <= hi or np.isclose(lo, hi)
