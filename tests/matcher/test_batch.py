@@ -157,7 +157,7 @@ def test_output_formats_read_back(
     wb = load_workbook(tmp_path / "out.xlsx", read_only=True)
     assert wb.sheetnames == [writers.SHEET_RESULTS, writers.SHEET_REJECTS]
     rows = list(wb[writers.SHEET_RESULTS].iter_rows(values_only=True))
-    assert rows[0][:4] == (S.ROW, S.FIRM_ID, "firm_name", S.RANK) and len(rows) == len(ref) + 1
+    assert rows[0][:3] == (S.ROW, S.FIRM_ID, "firm_name") and len(rows) == len(ref) + 1
     assert list(next(wb[writers.SHEET_REJECTS].iter_rows(values_only=True))) == [
         S.ROW,
         S.FIELD,
