@@ -342,3 +342,19 @@ def labelled_industry_texts() -> list[tuple[str, str, str]]:
         kind = "scopes_real" if note.startswith("REAL") else "scopes_gbt_notes"
         out.append((text, code.strip(), kind))
     return out
+
+
+def search_codes(query: str) -> list[tuple[str, str]]:
+    """Codes a search term points to through the synonym table, with the term that matched:
+    ``industries --search 冷链`` and ``GET /v1/industries?q=冷链`` find 5930 低温仓储 though no
+    class name contains 冷链.  A term matches when either contains the other (数据中心运营 finds
+    数据中心; 云 finds 云计算)."""
+    q = query.strip().lower()
+    if not q:
+        return []
+    out: list[tuple[str, str]] = []
+    for syn in synonyms():
+        term = syn.term.lower()
+        if q in term or (len(term) >= 2 and term in q):
+            out.extend((code, syn.term) for code in syn.codes)
+    return list(dict.fromkeys(out))
