@@ -15,6 +15,7 @@ from api.errors import dotted
 from api.models import FeedbackIn
 from features import schemas as S
 from features.reference import load_industries
+from features.registry import search_codes
 from matcher.core import Matcher
 
 
@@ -89,11 +90,14 @@ def _industries() -> tuple[dict[str, Any], ...]:
 
 
 def search_industries(q: str | None, level: str | None, limit: int) -> dict[str, Any]:
+    """Names, code prefixes and the synonym table (冷链 → 5930), as ``parkmatch industries --search``."""
     q = (q or "").strip()
+    via = {code for code, _term in search_codes(q)}
     hits = [
         r
         for r in _industries()
-        if (not q or q in r["name"] or r["code"].startswith(q)) and (level is None or r["level"] == level)
+        if (not q or q in r["name"] or r["code"].startswith(q) or r["code"] in via)
+        and (level is None or r["level"] == level)
     ]
     return {"items": hits[:limit], "total": len(hits)}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from features import reference as R
 from features import schemas as S
 from features.persist import read_params, write_params
+from features.registry import has_content, synonym_hits
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -234,35 +236,34 @@ def industry_text(code: str) -> str:
     return " ".join(R.industry_label(p) for p in R.industry_path(code))
 
 
-# Everyday words officers and news reports use, next to the standard's own wording.  The
-# standard says 普通高等教育 where a report says 大学; without these hints a character model
-# matches 大学本科教育 to 成人小学教育 on the shared characters.
-COLLOQUIAL_TERMS: dict[str, str] = {
-    "大学": "普通高等教育",
-    "高校": "普通高等教育",
-    "学院": "普通高等教育",
-    "医院": "综合医院",
-    "三甲": "综合医院",
-    "原料药": "化学药品原料药制造",
-    "制药": "化学药品制剂制造",
-    "药业": "化学药品制剂制造",
-    "批发市场": "批发",
-    "商贸城": "批发",
-    "物流": "仓储 道路货物运输 装卸搬运",
-    "冷链": "低温仓储",
-    "数据中心": "互联网数据服务",
-    "算力": "互联网数据服务",
-    "总部": "企业总部管理",
-    "研究院": "研究和试验发展",
-    "研究所": "研究和试验发展",
-    "科研": "研究和试验发展",
-    "软件": "软件开发",
-}
+# Everyday and modern words (3D打印, 冷链, 数据中心, 大学 …) mapped to GB/T codes in one sourced
+# table, data/industry_synonyms.csv (see features.registry).  The standard says 普通高等教育 where a
+# report says 大学 and 增材制造装备制造 where a firm says 3D打印; without the table a character model
+# matches 3D打印 to 3749 航空航天器 on shared characters, and `industries --search` finds nothing.
+SYNONYM_BOOST = 0.25
+# Below this cosine similarity to the best class the guess is shown as uncertain (估, 待核实) and the
+# firm gets a warning; chosen on the labelled set in docs/industry_inference.md.
+CONFIDENCE_THRESHOLD = 0.35
 
 
 def with_hints(text: str) -> str:
-    hints = [v for k, v in COLLOQUIAL_TERMS.items() if k in text]
+    """The text followed by the standard's names of the codes its synonyms point to."""
+    hits = synonym_hits(text)
+    hints = [R.industry_label(c) for syn in hits for c in syn.codes]
     return f"{text} {' '.join(hints)}" if hints else text
+
+
+@dataclass(frozen=True)
+class Inference:
+    """One inferred code: ``code`` is None when the text says nothing about a trade."""
+
+    code: str | None
+    confidence: float
+    synonyms: tuple[str, ...] = ()
+
+    @property
+    def uncertain(self) -> bool:
+        return self.code is not None and self.confidence < CONFIDENCE_THRESHOLD
 
 
 class IndustryInferer:
@@ -308,15 +309,81 @@ class IndustryInferer:
         return self
 
     def predict(self, texts: Sequence[str]) -> list[str]:
+        """Best class per text (the most frequent class for a text without content, kept for
+        callers that need a code for every text; :meth:`infer` says when there is none)."""
+        return [r.code or self.classes_[0] for r in self.infer(texts)]
+
+    def infer(self, texts: Sequence[str], allowed: Sequence[Sequence[str]] | None = None) -> list[Inference]:
+        """Best class, its cosine similarity and the synonyms used, per text.
+
+        ``allowed[i]`` limits text ``i`` to classes starting with one of its prefixes (the split
+        targets of a 2011 code, or the division a 所属行业 name gives); empty means any class.  A
+        synonym's first class gets :data:`SYNONYM_BOOST` and its alternatives half of it, so a
+        table entry decides between close characters but does not override a description that
+        clearly says something else.
+        """
         if not texts:
             return []
         if getattr(self, "_fast", None) is None:
             self._fast = FastTfidf(self.vectorizer_)
-        sims = self._fast([with_hints(t) for t in _clean(texts)]) @ self.centroids_.T
-        best = np.asarray(sims.argmax(axis=1)).ravel()
-        return [self.classes_[i] for i in best]
+            self._class_pos = {c: i for i, c in enumerate(self.classes_)}
+        clean = _clean(texts)
+        out: list[Inference] = []
+        for start in range(0, len(clean), 1024):  # dense similarity blocks stay small
+            block = clean[start : start + 1024]
+            out.extend(self._infer_block(block, None if allowed is None else allowed[start : start + 1024]))
+        return out
+
+    def _infer_block(self, clean: Sequence[str], allowed: Sequence[Sequence[str]] | None) -> list[Inference]:
+        hits = [synonym_hits(t) if has_content(t) else [] for t in clean]
+        x = self._fast([with_hints(t) if has_content(t) else "" for t in clean])
+        sims = np.asarray((x @ self.centroids_.T).todense(), dtype=np.float64)
+        out: list[Inference] = []
+        for i, text in enumerate(clean):
+            row = sims[i]
+            if not has_content(text) or row.max() <= 0.0:
+                out.append(Inference(None, 0.0))
+                continue
+            score = row.copy()
+            for syn in hits[i]:
+                for rank, code in enumerate(syn.codes):
+                    # the table lists the usual class first; the others are alternatives
+                    boost = SYNONYM_BOOST if rank == 0 else SYNONYM_BOOST / 2
+                    for j in self._prefix_positions(code):
+                        score[j] = max(score[j], row[j] + boost)
+            if allowed is not None and allowed[i]:
+                mask = np.zeros(len(score), dtype=bool)
+                for prefix in allowed[i]:
+                    mask[self._prefix_positions(prefix)] = True
+                if mask.any():
+                    score = np.where(mask, score, -np.inf)
+            j = int(np.argmax(score))
+            out.append(Inference(self.classes_[j], float(min(score[j], 1.0)), tuple(s.term for s in hits[i])))
+        return out
+
+    def _prefix_positions(self, prefix: str) -> list[int]:
+        if len(prefix) == 4:
+            j = self._class_pos.get(prefix)
+            return [] if j is None else [j]
+        return [j for c, j in self._class_pos.items() if c.startswith(prefix)]
 
     __call__ = predict
+
+    def accuracy(self, texts: Sequence[str], codes: Sequence[str]) -> dict[str, float | int]:
+        """Share of texts whose inferred code agrees with the label at 2 digits (every label) and at
+        4 digits (labels given to 4 digits), and how many were left without a code."""
+        results = self.infer(texts)
+        pred = [r.code or "" for r in results]
+        two = [p[:2] == c[:2] for p, c in zip(pred, codes, strict=True)]
+        four = [p == c for p, c in zip(pred, codes, strict=True) if len(c) == 4]
+        return {
+            "n": len(codes),
+            "n_4digit": len(four),
+            "acc_2digit": float(np.mean(two)) if two else 0.0,
+            "acc_4digit": float(np.mean(four)) if four else 0.0,
+            "no_code": sum(r.code is None for r in results),
+            "uncertain": sum(r.uncertain for r in results),
+        }
 
     def save(self, directory: Path) -> list[Path]:
         _save_tfidf(self.vectorizer_, directory / "inferer_tfidf.json")

@@ -113,6 +113,35 @@ FIRM_COLUMNS: tuple[str, ...] = (
     CHAIN_PARTNER_CODES,
 )
 FIRM_LIST_COLUMNS: tuple[str, ...] = (FUNCTIONS_COL, SUBSIDY_PRIORITIES, CHAIN_PARTNER_CODES)
+
+# Columns of registry exports (企查查, 天眼查, 国家企业信用信息公示系统).  They are read to fill the
+# profile (所属行业 → industry, 注册地址 → origin, 参保人数 → employees), to warn (登记状态, duplicate or
+# non-Beijing credit codes), and the identifying ones are passed through to every output so an
+# officer can call the firm without looking it up again.
+CREDIT_CODE = "credit_code"
+LEGAL_REP = "legal_representative"
+PHONE = "phone"
+REG_ADDRESS = "registered_address"
+REG_STATUS = "registration_status"
+REG_CAPITAL = "registered_capital"
+INSURED_EMPLOYEES = "insured_employees"
+INDUSTRY_NAME = "industry"  # 所属行业: a GB/T name at any level, or a code
+INDUSTRY_CODE_2011 = "industry_code_2011"
+INPUT_NOTES = "input_notes"  # warnings the reader attaches to a row (duplicate credit code)
+REGISTRY_COLUMNS: tuple[str, ...] = (
+    CREDIT_CODE,
+    LEGAL_REP,
+    PHONE,
+    REG_ADDRESS,
+    REG_STATUS,
+    REG_CAPITAL,
+    INSURED_EMPLOYEES,
+    INDUSTRY_NAME,
+    INDUSTRY_CODE_2011,
+)
+PASSTHROUGH_COLUMNS: tuple[str, ...] = (CREDIT_CODE, LEGAL_REP, PHONE)
+# Everything a batch file may carry, in the order of ``parkmatch template``.
+INPUT_COLUMNS: tuple[str, ...] = (*FIRM_COLUMNS, *REGISTRY_COLUMNS)
 # Inclusive numeric limits; ``None`` means unbounded on that side.  Shared by the pydantic
 # model and the column-wise batch validator so both reject exactly the same values.
 FIRM_NUMERIC_LIMITS: dict[str, tuple[float | None, float | None]] = {
@@ -139,29 +168,41 @@ IMPUTABLE_FIELDS: tuple[str, ...] = (
     SUBSIDY_PRIORITIES,
 )
 
-# Chinese headers accepted in batch files, mapped to the canonical names.
+# Chinese headers accepted in batch files, mapped to the canonical names.  The first header
+# listed for a field is the one ``parkmatch template`` writes.
 FIRM_HEADER_ALIASES: dict[str, str] = {
     "企业编号": FIRM_ID,
     "企业ID": FIRM_ID,
     "编号": FIRM_ID,
-    "统一社会信用代码": FIRM_ID,
     "企业名称": NAME,
     "名称": NAME,
     "单位名称": NAME,
+    "公司名称": NAME,
     "主营业务": DESCRIPTION,
     "经营范围": DESCRIPTION,
     "企业简介": DESCRIPTION,
     "行业代码": INDUSTRY_CODE,
     "国民经济行业代码": INDUSTRY_CODE,
     "所属行业代码": INDUSTRY_CODE,
+    "国标行业代码": INDUSTRY_CODE,
+    "行业代码(2011)": INDUSTRY_CODE_2011,
+    "行业代码(2011版)": INDUSTRY_CODE_2011,
+    "2011版行业代码": INDUSTRY_CODE_2011,
+    "所属行业": INDUSTRY_NAME,
+    "国标行业": INDUSTRY_NAME,
+    "行业": INDUSTRY_NAME,
+    "所属区县": ORIGIN_DISTRICT,
     "所在区": ORIGIN_DISTRICT,
     "所在区县": ORIGIN_DISTRICT,
     "注册区": ORIGIN_DISTRICT,
+    "区县": ORIGIN_DISTRICT,
     "疏解功能": FUNCTIONS_COL,
     "迁移功能": FUNCTIONS_COL,
     "员工人数": EMPLOYEES,
     "从业人员": EMPLOYEES,
     "职工人数": EMPLOYEES,
+    "人员规模": EMPLOYEES,
+    "参保人数": INSURED_EMPLOYEES,
     "用地需求(亩)": LAND_NEED_MU,
     "用地需求（亩）": LAND_NEED_MU,
     "用地需求": LAND_NEED_MU,
@@ -180,6 +221,22 @@ FIRM_HEADER_ALIASES: dict[str, str] = {
     "补贴偏好": SUBSIDY_PRIORITIES,
     "产业链伙伴行业代码": CHAIN_PARTNER_CODES,
     "上下游行业代码": CHAIN_PARTNER_CODES,
+    "统一社会信用代码": CREDIT_CODE,
+    "信用代码": CREDIT_CODE,
+    "法定代表人": LEGAL_REP,
+    "法人代表": LEGAL_REP,
+    "法人": LEGAL_REP,
+    "联系电话": PHONE,
+    "电话": PHONE,
+    "企业电话": PHONE,
+    "注册地址": REG_ADDRESS,
+    "企业地址": REG_ADDRESS,
+    "地址": REG_ADDRESS,
+    "住所": REG_ADDRESS,
+    "登记状态": REG_STATUS,
+    "经营状态": REG_STATUS,
+    "企业状态": REG_STATUS,
+    "注册资本": REG_CAPITAL,
 }
 
 # --- park columns ---------------------------------------------------------------------------
@@ -351,6 +408,54 @@ IMPUTED = "imputed"
 FIRM_NAME = "firm_name"  # the firm's name in result rows (the input column is NAME)
 RESULT_PARK_NAME = "park_name"  # the park's name in results (the catalogue column is PARK_NAME)
 MODEL_VERSION = "model_version"
+STATE = "state"
+WARNINGS = "warnings"
+IMPUTED_VALUES = "imputed_values"
+INDUSTRY_CONFIDENCE = "industry_confidence"
+TOP_PARK = "top_park"
+TOP3 = "top3"
+
+# What became of an input row; every row ends in exactly one.
+MATCHED = "matched"
+MATCHED_WITH_WARNINGS = "matched_with_warnings"
+NO_FEASIBLE_PARK = "no_feasible_park"
+REJECTED = "rejected"
+STATES: tuple[str, ...] = (MATCHED, MATCHED_WITH_WARNINGS, NO_FEASIBLE_PARK, REJECTED)
+STATE_ZH: dict[str, str] = {
+    MATCHED: "已匹配",
+    MATCHED_WITH_WARNINGS: "已匹配（有提示）",
+    NO_FEASIBLE_PARK: "无可行园区",
+    REJECTED: "已拒绝",
+}
+# Chinese names of the input fields, for error texts that name the field as the officer knows it.
+FIELD_ZH: dict[str, str] = {
+    FIRM_ID: "企业编号",
+    NAME: "企业名称",
+    DESCRIPTION: "经营范围",
+    INDUSTRY_CODE: "行业代码",
+    ORIGIN_DISTRICT: "所属区县",
+    FUNCTIONS_COL: "疏解功能",
+    EMPLOYEES: "员工人数",
+    LAND_NEED_MU: "用地需求(亩)",
+    FLOOR_AREA_NEED_M2: "建筑面积需求(平方米)",
+    REVENUE_CNY_10K: "营业收入(万元)",
+    TALENT_LEVEL: "人才层次",
+    BEIJING_TIES: "北京依存度",
+    MAX_DISTANCE_KM: "最大距离(公里)",
+    NEEDS_PORT: "需要港口",
+    POLLUTION_LEVEL: "污染等级",
+    SUBSIDY_PRIORITIES: "政策偏好",
+    CHAIN_PARTNER_CODES: "产业链伙伴行业代码",
+    CREDIT_CODE: "统一社会信用代码",
+    LEGAL_REP: "法定代表人",
+    PHONE: "联系电话",
+    REG_ADDRESS: "注册地址",
+    REG_STATUS: "登记状态",
+    REG_CAPITAL: "注册资本",
+    INSURED_EMPLOYEES: "参保人数",
+    INDUSTRY_NAME: "所属行业",
+    INDUSTRY_CODE_2011: "行业代码(2011)",
+}
 
 # --- the output contract ----------------------------------------------------------------------
 # One definition of what a recommendation carries.  The API nests the criteria in a dictionary
@@ -360,6 +465,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     ROW,
     FIRM_ID,
     FIRM_NAME,
+    *PASSTHROUGH_COLUMNS,
     RANK,
     PARK_ID,
     RESULT_PARK_NAME,
@@ -370,9 +476,57 @@ RESULT_COLUMNS: tuple[str, ...] = (
     *CRITERIA,
     REASONS,
     IMPUTED,
+    IMPUTED_VALUES,
+    WARNINGS,
 )
 REJECT_COLUMNS: tuple[str, ...] = (ROW, FIELD, ERROR, FIRM_ID)
+# One row per input row, whatever became of it: the accounting that proves no firm is lost.
+FIRM_SUMMARY_COLUMNS: tuple[str, ...] = (
+    ROW,
+    FIRM_ID,
+    FIRM_NAME,
+    *PASSTHROUGH_COLUMNS,
+    STATE,
+    TOP_PARK,
+    TOP3,
+    FIELD,
+    ERROR,
+    WARNINGS,
+    IMPUTED_VALUES,
+)
 
+# Chinese headers of every output column (XLSX always, CSV with ``--headers zh``).
+OUTPUT_HEADERS_ZH: dict[str, str] = {
+    ROW: "行号",
+    FIRM_ID: "企业编号",
+    FIRM_NAME: "企业名称",
+    CREDIT_CODE: "统一社会信用代码",
+    LEGAL_REP: "法定代表人",
+    PHONE: "联系电话",
+    RANK: "推荐排名",
+    PARK_ID: "园区编号",
+    RESULT_PARK_NAME: "园区名称",
+    PROVINCE: "省份",
+    CITY: "城市",
+    COUNTY: "区县",
+    SCORE: "综合得分",
+    "industry_chain": "产业链匹配",
+    "land": "土地匹配",
+    "talent": "人才匹配",
+    "subsidy": "政策匹配",
+    "proximity": "区位匹配",
+    REASONS: "推荐理由",
+    IMPUTED: "估算字段",
+    IMPUTED_VALUES: "估算值（估）",
+    WARNINGS: "提示",
+    STATE: "处理结果",
+    TOP_PARK: "首选园区",
+    TOP3: "前三园区",
+    FIELD: "问题字段",
+    ERROR: "原因",
+    "allocated_rank": "容量分配后排名",
+    "allocated": "已分配",
+}
 RELEVANCE_CHOSEN = 2
 RELEVANCE_SHORTLISTED = 1
 RELEVANCE_OTHER = 0
@@ -546,3 +700,16 @@ class RecommendationResult(BaseModel):
     imputed: list[str]
     recommendations: list[Recommendation]
     excluded: list[Exclusion] = Field(default_factory=list)
+    state: Literal["matched", "matched_with_warnings", "no_feasible_park"] = Field(
+        default="matched",
+        description="matched, matched_with_warnings, or no_feasible_park (then see no_match)",
+    )
+    imputed_values: dict[str, str] = Field(
+        default_factory=dict, description="each imputed field with the value used, marked 估"
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="things the officer should check, in Chinese"
+    )
+    no_match: str | None = Field(
+        default=None, description="for no_feasible_park: the binding rules and the nearest relaxation"
+    )

@@ -29,8 +29,15 @@ def read_profile(firm_path: Path) -> S.FirmProfile:
 
 def format_table(result: S.RecommendationResult) -> str:
     lines = [f"firm {result.firm_id or '-'}  model {result.model_version}"]
-    if result.imputed:
+    if result.imputed_values:
+        lines.append(
+            "估算: " + "；".join(f"{S.FIELD_ZH.get(k, k)} {v}" for k, v in result.imputed_values.items())
+        )
+    elif result.imputed:
         lines.append("imputed: " + ", ".join(result.imputed))
+    lines.extend(f"提示: {w}" for w in result.warnings)
+    if result.no_match:
+        lines.append(f"无可行园区: {result.no_match}")
     header = f"{'#':>2}  {'park':<28} {'county':<10} {'score':>7}  " + " ".join(
         f"{c[:5]:>5}" for c in S.CRITERIA
     )

@@ -23,7 +23,16 @@ from features.pairs import FEATURE_NAMES, FirmArrays, ParkArrays, criterion_scor
 from features.precedents import FILE as PRECEDENTS_FILE
 from features.precedents import Precedents, county_key
 from features.towers import PreferenceTower, firm_tower_features, park_tower_features
-from features.validation import FirmBatch, Priors, RowError, columns_from_frame, columns_from_records, prepare
+from features.validation import (
+    FirmBatch,
+    Priors,
+    RowError,
+    columns_from_frame,
+    columns_from_records,
+    imputed_values,
+    imputed_values_text,
+    prepare,
+)
 from matcher.bundle import (
     MANIFEST,
     PARKS_FILE,
@@ -35,6 +44,7 @@ from matcher.bundle import (
 )
 from matcher.constraints import explain_rule, infeasibility
 from matcher.explain import ReasonWriter
+from matcher.nomatch import explain_no_match
 from matcher.ranker import ParkRanker
 from matcher.retrieval import VectorIndex
 
@@ -61,9 +71,17 @@ class MatchResult:
     criteria: np.ndarray
     reasons: list[list[str]]
     excluded: list[list[dict[str, str]]] = field(default_factory=list)
+    no_match: dict[int, str] = field(default_factory=dict)  # firm position → why no park is feasible
 
     def __len__(self) -> int:
         return int(self.firm_pos.shape[0])
+
+    def state(self, i: int) -> str:
+        """What became of firm ``i``: matched, matched_with_warnings or no_feasible_park."""
+        if i in self.no_match:
+            return S.NO_FEASIBLE_PARK
+        warned = bool(self.batch.warnings and self.batch.warnings[i])
+        return S.MATCHED_WITH_WARNINGS if warned else S.MATCHED
 
 
 # The first DIVERSE_SLOTS places hold one park per county: an officer's shortlist names five
@@ -213,7 +231,7 @@ class Matcher:
     def prepare(
         self, cols: Mapping[str, Any], rows: Sequence[int] | np.ndarray | None = None
     ) -> tuple[FirmBatch, list[RowError]]:
-        return prepare(cols, self.priors, self.inferer.predict, rows)
+        return prepare(cols, self.priors, self.inferer, rows)
 
     def profile_vectors(self, batch: FirmBatch) -> np.ndarray:
         """The firm's profile embedding alone (text and industry), L2-normalised."""
@@ -358,6 +376,14 @@ class Matcher:
         criteria = criterion_scores(xt)
         reasons = self.reason_writer.write(contrib, park_pos, fi, batch.cols)
         excluded: list[list[dict[str, str]]] = [[] for _ in range(n)]
+        no_match: dict[int, str] = {}
+        empty_firms = np.flatnonzero(~valid.any(axis=1))
+        if len(empty_firms):
+            sub = batch.take(empty_firms)
+            texts = explain_no_match(
+                FirmArrays.build(sub, self.park_arrays), self.park_arrays, cands.infeasible[empty_firms]
+            )
+            no_match = {int(i): t for i, t in zip(empty_firms, texts, strict=True)}
         if explain_excluded:
             names = self.park_arrays.frame[S.PARK_NAME]
             for i, p in zip(*np.nonzero(cands.infeasible), strict=True):
@@ -381,6 +407,7 @@ class Matcher:
             criteria,
             reasons,
             excluded,
+            no_match,
         )
 
     # --- entry points ---------------------------------------------------------------------
@@ -416,6 +443,10 @@ class Matcher:
                 S.IMPUTED: list(result.batch.imputed[i]),
                 "recommendations": per_firm[i],
                 "excluded": result.excluded[i] if result.excluded else [],
+                S.STATE: result.state(i),
+                S.IMPUTED_VALUES: imputed_values(result.batch, i),
+                S.WARNINGS: list(result.batch.warnings[i]) if result.batch.warnings else [],
+                "no_match": result.no_match.get(i),
             }
             for i in range(len(result.batch))
         ]
@@ -456,6 +487,7 @@ class Matcher:
                 S.ROW: b.rows[fp],
                 S.FIRM_ID: b.cols[S.FIRM_ID][fp],
                 S.FIRM_NAME: b.cols[S.NAME][fp],
+                **{c: _text_col(b, c)[fp] for c in S.PASSTHROUGH_COLUMNS},
                 S.RANK: result.rank,
                 S.PARK_ID: frame[S.PARK_ID].to_numpy()[result.park_pos],
                 S.RESULT_PARK_NAME: frame[S.PARK_NAME].to_numpy()[result.park_pos],
@@ -466,7 +498,66 @@ class Matcher:
             }
         )
         for j, name in enumerate(S.CRITERIA):
-            out[name] = result.criteria[:, j].round(4)
+            # float64 before rounding: a rounded float32 widens to 0.921500027179718
+            out[name] = result.criteria[:, j].astype(np.float64).round(4)
         out[S.REASONS] = ["；".join(r) for r in result.reasons]
         out[S.IMPUTED] = [";".join(b.imputed[i]) for i in fp]
+        values = [imputed_values_text(b, i) for i in range(len(b))]
+        warnings = ["；".join(b.warnings[i]) if b.warnings else "" for i in range(len(b))]
+        out[S.IMPUTED_VALUES] = [values[i] for i in fp]
+        out[S.WARNINGS] = [warnings[i] for i in fp]
         return out[list(S.RESULT_COLUMNS)]
+
+    def firm_summary(self, result: MatchResult, errors: Sequence[RowError] = ()) -> pd.DataFrame:
+        """One row per input row, whatever became of it (FIRM_SUMMARY_COLUMNS), sorted by row:
+        the accounting that shows no firm was lost.  Rejected rows carry the field and reason,
+        firms without a feasible park the binding rules and nearest relaxation as the reason."""
+        b = result.batch
+        names = self.park_arrays.frame[S.PARK_NAME].to_numpy()
+        tops: list[list[str]] = [[] for _ in range(len(b))]
+        for j in range(len(result)):
+            f = int(result.firm_pos[j])
+            if len(tops[f]) < 3:
+                tops[f].append(str(names[int(result.park_pos[j])]))
+        records: list[dict[str, Any]] = []
+        for i in range(len(b)):
+            state = result.state(i)
+            records.append(
+                {
+                    S.ROW: int(b.rows[i]),
+                    S.FIRM_ID: str(b.cols[S.FIRM_ID][i]),
+                    S.FIRM_NAME: str(b.cols[S.NAME][i]),
+                    **{c: str(_text_col(b, c)[i]) for c in S.PASSTHROUGH_COLUMNS},
+                    S.STATE: state,
+                    S.TOP_PARK: tops[i][0] if tops[i] else "",
+                    S.TOP3: "；".join(tops[i]),
+                    S.FIELD: "" if state != S.NO_FEASIBLE_PARK else "_constraints",
+                    S.ERROR: result.no_match.get(i, ""),
+                    S.WARNINGS: "；".join(b.warnings[i]) if b.warnings else "",
+                    S.IMPUTED_VALUES: imputed_values_text(b, i),
+                }
+            )
+        for e in errors:
+            records.append(
+                {
+                    S.ROW: e.row,
+                    S.FIRM_ID: e.firm_id,
+                    S.FIRM_NAME: e.name,
+                    **{c: "" for c in S.PASSTHROUGH_COLUMNS},
+                    S.STATE: S.REJECTED,
+                    S.TOP_PARK: "",
+                    S.TOP3: "",
+                    S.FIELD: e.field,
+                    S.ERROR: e.reason,
+                    S.WARNINGS: "",
+                    S.IMPUTED_VALUES: "",
+                }
+            )
+        out = pd.DataFrame.from_records(records, columns=list(S.FIRM_SUMMARY_COLUMNS))
+        return out.sort_values(S.ROW, kind="stable").reset_index(drop=True)
+
+
+def _text_col(batch: FirmBatch, name: str) -> np.ndarray:
+    """A text column of the batch, or blanks when the input did not have it."""
+    col = batch.cols.get(name)
+    return col if col is not None else np.full(len(batch), "", dtype=object)

@@ -68,10 +68,14 @@ def provenance_markdown(table: object) -> str:
 
 def _cmd_industries(args: argparse.Namespace, settings: Settings) -> int:
     from features.reference import load_industries
+    from features.registry import search_codes
 
     df = load_industries()
     if args.search:
-        df = df[df["name"].str.contains(args.search, regex=False) | df["code"].str.startswith(args.search)]
+        via = dict(search_codes(args.search))  # modern terms (冷链, 数据中心 …) through the synonym table
+        hit = df["name"].str.contains(args.search, regex=False) | df["code"].str.startswith(args.search)
+        df = df[hit | df["code"].isin(via)].copy()
+        df["matched_term"] = df["code"].map(via).fillna("")
     if args.level:
         df = df[df["level"] == args.level]
     if args.format == "json":
@@ -180,7 +184,19 @@ def _cmd_match(args: argparse.Namespace, settings: Settings) -> int:
         allocate=args.allocate,
         resume=args.resume,
         chunk_rows=settings.chunk_rows,
+        headers=args.headers,
     )
+
+
+def _cmd_template(args: argparse.Namespace, settings: Settings) -> int:
+    from matcher.batch.writers import write_template
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise CliError(f"{out} exists; add --overwrite to replace it")
+    write_template(out)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
 
 
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -268,7 +284,18 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--allocate", action="store_true", help="capacity-aware first choices")
     s.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    s.add_argument(
+        "--headers",
+        choices=("en", "zh"),
+        default="en",
+        help="CSV header row: machine names (en) or Chinese (zh); XLSX is always Chinese, Parquet never",
+    )
     s.set_defaults(func=_cmd_match)
+
+    s = sub.add_parser("template", help="write an empty XLSX input template with the accepted headers")
+    s.add_argument("-o", "--output", default="firms_template.xlsx")
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=_cmd_template)
 
     s = sub.add_parser("bench", help="benchmarks with peers side by side")
     s.add_argument("--quick", action="store_true")

@@ -13,9 +13,12 @@ How a run goes:
    looks finished (:mod:`matcher.batch.writers`).  The parts directory is then removed.
 
 Outputs by extension: ``.parquet``; ``.csv`` (UTF-8 with BOM so Excel shows Chinese, lists
-as ``；``/``;``-joined text); ``.xlsx`` (sheet ``推荐结果`` with the recommendations in long
-form, sheet ``拒绝行`` with rejected rows; refused with a clear error beyond Excel's 1,048,576
-rows).  For ``.csv`` and ``.parquet`` the rejected rows also go to ``OUT.rejects.csv``.
+as ``；``/``;``-joined text; ``headers="zh"`` for Chinese headers); ``.xlsx`` (Chinese headers,
+sheets 说明, 汇总 (one row per input row), 推荐明细 and 未匹配与拒绝; refused with a clear error
+beyond Excel's 1,048,576 rows).  For ``.csv`` and ``.parquet`` the rejected rows also go to
+``OUT.rejects.csv`` and one row per input row with its state to ``OUT.firms.csv``.  The summary
+counts matched, matched with warnings, no feasible park and rejected; they add up to the rows
+read or nothing is written.
 Rejected rows carry the 1-based data row of the input (data row N = spreadsheet line N+1),
 the first bad field and the reason; malformed CSV records have field ``_record``.
 
@@ -73,6 +76,7 @@ def match_file(
     resume: bool = False,
     chunk_rows: int = 20_000,
     progress: bool = True,
+    headers: str = "en",
 ) -> Summary:
     """Match every firm of ``inp`` and write ``out``; see the module docstring."""
     t0 = time.monotonic()
@@ -84,6 +88,8 @@ def match_file(
         raise ValueError(f"unknown engine {engine!r}; use local or dask")
     if top < 1:
         raise ValueError("top must be at least 1")
+    if headers not in ("en", "zh"):
+        raise ValueError(f"unknown headers {headers!r}; use en or zh")
     if inp.resolve() == out.resolve():
         raise ValueError(f"{out}: the output would overwrite the input")
     if not out.parent.exists():
@@ -115,9 +121,16 @@ def match_file(
     bar = Progress(progress)
     counted = {"rows": 0}
 
-    def done(_chunk: FirmChunk | None, index: int, n_read: int, results: pa.Table, rejects: pa.Table) -> None:
+    def done(
+        _chunk: FirmChunk | None,
+        index: int,
+        n_read: int,
+        results: pa.Table,
+        rejects: pa.Table,
+        firms: pa.Table,
+    ) -> None:
         if index not in skip:
-            work.record(index, n_read, results, rejects)
+            work.record(index, n_read, results, rejects, firms)
         else:
             summary.chunks_resumed += 1
         counted["rows"] += n_read
@@ -143,18 +156,41 @@ def match_file(
         )
         alloc = (alloc_rank, alloc_flag)
         summary.allocation = stats
-    writers.write_output(out, fmt, work, rejects, alloc)
+    done_parts = work.done.values()
+    summary.chunks = len(work.done)
+    summary.rows_read = sum(v["read"] for v in done_parts)
+    summary.recommendations = sum(v["results"] for v in done_parts)
+    summary.rejected = rejects.num_rows
+    summary.matched_with_warnings = sum(v.get(S.MATCHED_WITH_WARNINGS, 0) for v in done_parts)
+    summary.matched = sum(v.get(S.MATCHED, 0) for v in done_parts) + summary.matched_with_warnings
+    summary.no_feasible_park = sum(v.get(S.NO_FEASIBLE_PARK, 0) for v in done_parts)
+    accounted = summary.matched + summary.no_feasible_park + summary.rejected
+    if accounted != summary.rows_read:  # never expected: refuse to write a file that loses firms
+        raise AssertionError(f"{accounted:,} rows accounted for, {summary.rows_read:,} read")
+    about = {
+        "生成时间": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "模型版本": matcher.model_version if matcher is not None else str(bundle),
+        "输入文件": f"{inp.name}（{info.format}{'，' + info.encoding if info.encoding else ''}）",
+        "输入行数": summary.rows_read,
+        "已匹配": summary.matched - summary.matched_with_warnings,
+        "已匹配（有提示）": summary.matched_with_warnings,
+        "无可行园区": summary.no_feasible_park,
+        "已拒绝": summary.rejected,
+        "如何阅读得分": (
+            "综合得分只用于同一企业内比较园区，越高越推荐，不是概率；五项匹配度为 0-1，越高越好；"
+            "标“估”的值是按行业先验估算的，标“待核实”的行业是由经营范围推断且把握不大的"
+        ),
+    }
+    writers.write_output(out, fmt, work, rejects, alloc, headers=headers, about=about)
     if fmt != "xlsx":
         rpath = out.with_name(out.name + ".rejects.csv")
         writers.write_rejects_csv(rejects, rpath)
         summary.rejects_path = str(rpath)
+        fpath = out.with_name(out.name + ".firms.csv")
+        writers.write_firms_csv(work, fpath, headers)
+        summary.firms_path = str(fpath)
     work.remove()
 
-    summary.chunks = len(work.done)
-    summary.rows_read = sum(v["read"] for v in work.done.values())
-    summary.recommendations = sum(v["results"] for v in work.done.values())
-    summary.rejected = rejects.num_rows
-    summary.matched = summary.rows_read - summary.rejected
     summary.rejected_by_field = dict(Counter(rejects.column(S.FIELD).to_pylist()))
     summary.seconds = round(time.monotonic() - t0, 3)
     summary.rows_per_s = round(summary.rows_read / max(summary.seconds, 1e-9), 1)
@@ -172,6 +208,7 @@ def cli_match(
     allocate: bool,
     resume: bool,
     chunk_rows: int = 20_000,
+    headers: str = "en",
 ) -> int:
     """``parkmatch match``: run :func:`match_file` with a progress line and print the summary to stderr."""
     summary = match_file(
@@ -186,6 +223,7 @@ def cli_match(
         resume=resume,
         chunk_rows=chunk_rows,
         progress=True,
+        headers=headers,
     )
     print(summary.text(), file=sys.stderr)
     return 0

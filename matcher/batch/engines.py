@@ -14,10 +14,10 @@ import pyarrow as pa
 
 from features import schemas as S
 from matcher.batch.readers import FirmChunk
-from matcher.batch.workdir import REJECT_SCHEMA, RESULT_SCHEMA
+from matcher.batch.workdir import FIRMS_SCHEMA, REJECT_SCHEMA, RESULT_SCHEMA
 from matcher.core import Matcher
 
-ChunkDone = Callable[[FirmChunk | None, int, int, pa.Table, pa.Table], None]
+ChunkDone = Callable[[FirmChunk | None, int, int, pa.Table, pa.Table, pa.Table], None]
 
 
 def _result_table(df: pd.DataFrame) -> pa.Table:
@@ -31,13 +31,23 @@ def _reject_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=REJECT_SCHEMA)
 
 
-def process_chunk(matcher: Matcher, chunk: FirmChunk, top: int) -> tuple[pa.Table, pa.Table]:
-    """The unit of work of both engines: one chunk of raw columns → (recommendations, rejects)."""
+def process_chunk(matcher: Matcher, chunk: FirmChunk, top: int) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The unit of work of both engines: one chunk of raw columns → (recommendations, rejects,
+    one row per input row with its state).  The third table is what proves every row is
+    accounted for: it has exactly ``chunk.n_read`` rows."""
     batch, errors = matcher.prepare(chunk.cols, chunk.rows)
-    long = matcher.long_frame(matcher.match(batch, top))
+    result = matcher.match(batch, top)
+    long = matcher.long_frame(result)
     long = long.sort_values([S.ROW, S.RANK], kind="stable")
     rejects = sorted([*chunk.rejects, *errors], key=lambda e: e.row)
-    return _result_table(long), _reject_table([e.as_dict() for e in rejects])
+    firms = matcher.firm_summary(result, rejects)
+    if len(firms) != chunk.n_read:
+        raise AssertionError(f"chunk {chunk.index}: {len(firms)} firm rows for {chunk.n_read} input rows")
+    return (
+        _result_table(long),
+        _reject_table([e.as_dict() for e in rejects]),
+        pa.Table.from_pandas(firms, schema=FIRMS_SCHEMA, preserve_index=False),
+    )
 
 
 def _run_local(
@@ -45,10 +55,11 @@ def _run_local(
 ) -> None:
     for chunk in chunks:
         if chunk.index in skip:
-            done(None, chunk.index, chunk.n_read, REJECT_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table())
+            empty = REJECT_SCHEMA.empty_table()
+            done(None, chunk.index, chunk.n_read, empty, empty, FIRMS_SCHEMA.empty_table())
             continue
-        results, rejects = process_chunk(matcher, chunk, top)
-        done(chunk, chunk.index, chunk.n_read, results, rejects)
+        results, rejects, firms = process_chunk(matcher, chunk, top)
+        done(chunk, chunk.index, chunk.n_read, results, rejects, firms)
 
 
 # --- Dask workers ---------------------------------------------------------------------------
@@ -68,9 +79,9 @@ def _worker_load(bundle: str) -> str:
     return _worker_matcher(bundle).model_version
 
 
-def _worker_chunk(bundle: str, chunk: FirmChunk, top: int) -> tuple[int, int, pa.Table, pa.Table]:
-    results, rejects = process_chunk(_worker_matcher(bundle), chunk, top)
-    return chunk.index, chunk.n_read, results, rejects
+def _worker_chunk(bundle: str, chunk: FirmChunk, top: int) -> tuple[int, int, pa.Table, pa.Table, pa.Table]:
+    results, rejects, firms = process_chunk(_worker_matcher(bundle), chunk, top)
+    return chunk.index, chunk.n_read, results, rejects, firms
 
 
 def _run_dask(
@@ -107,16 +118,15 @@ def _run_dask(
             nonlocal pending
             while pending > block_until:
                 fut = next(ac)
-                index, n_read, results, rejects = fut.result()
+                index, n_read, results, rejects, firms = fut.result()
                 pending -= 1
-                done(None, index, n_read, results, rejects)
+                done(None, index, n_read, results, rejects, firms)
                 fut.release()
 
         for chunk in chunks:
             if chunk.index in skip:
-                done(
-                    None, chunk.index, chunk.n_read, REJECT_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table()
-                )
+                empty = REJECT_SCHEMA.empty_table()
+                done(None, chunk.index, chunk.n_read, empty, empty, FIRMS_SCHEMA.empty_table())
                 continue
             ac.add(client.submit(_worker_chunk, str(bundle), chunk, top, pure=False))
             pending += 1

@@ -21,7 +21,9 @@ class Summary:
     encoding: str | None
     engine: str
     rows_read: int = 0
-    matched: int = 0
+    matched: int = 0  # firms with recommendations, with or without warnings
+    matched_with_warnings: int = 0
+    no_feasible_park: int = 0
     recommendations: int = 0
     rejected: int = 0
     rejected_by_field: dict[str, int] = field(default_factory=dict)
@@ -31,6 +33,7 @@ class Summary:
     seconds: float = 0.0
     rows_per_s: float = 0.0
     rejects_path: str | None = None
+    firms_path: str | None = None
     allocation: dict[str, Any] | None = None
     messages: list[str] = field(default_factory=list)
 
@@ -40,7 +43,9 @@ class Summary:
     def text(self) -> str:
         lines = [
             f"input     {self.input} ({self.format}{', ' + self.encoding if self.encoding else ''})",
-            f"rows read {self.rows_read:,}  matched {self.matched:,}  rejected {self.rejected:,}"
+            f"rows read {self.rows_read:,}: matched {self.matched - self.matched_with_warnings:,}, "
+            f"matched with warnings {self.matched_with_warnings:,}, "
+            f"no feasible park {self.no_feasible_park:,}, rejected {self.rejected:,}"
             f"  ({self.recommendations:,} recommendation rows)",
         ]
         if self.rejected_by_field:
@@ -62,7 +67,9 @@ class Summary:
                 f"{a['moved']:,} firms moved, {a['unallocated']:,} with every listed park full"
             )
         lines.append(
-            f"output    {self.output}" + (f"  (rejects: {self.rejects_path})" if self.rejects_path else "")
+            f"output    {self.output}"
+            + (f"  (rejects: {self.rejects_path})" if self.rejects_path else "")
+            + (f"  (every row: {self.firms_path})" if self.firms_path else "")
         )
         lines.extend(self.messages)
         return "\n".join(lines)

@@ -17,6 +17,12 @@ Behaviour, as an officer would meet it:
   ignored and listed once in :attr:`TableInfo.ignored`.  A table without a ``name`` column,
   or with neither ``industry_code`` nor ``description``, is refused with
   :class:`FirmTableError` naming the file and the headers found.
+* **Registry exports**: up to :data:`HEADER_SCAN_ROWS` title or blank rows above the header are
+  skipped (the first row that maps to usable columns is the header, :attr:`TableInfo.header_line`);
+  every XLSX sheet with a usable header is read, in order, with data rows numbered on across
+  sheets (:attr:`TableInfo.sheets`; sheets without one are listed in ``ignored``); a numeric cell
+  in a code column with a zero-padded format ("0000") is read as the text shown (0111); a
+  统一社会信用代码 seen before in the file is flagged on the later row (``input_notes``).
 * **Empty input** (a 0-byte file, a header with no data rows, an empty sheet): not an error;
   the reader yields no chunk, and the batch matcher writes a valid empty output.  A header-only
   file must still have usable columns.
@@ -33,6 +39,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -83,14 +90,34 @@ def map_headers(headers: list[str]) -> tuple[dict[int, str], list[str]]:
     return mapping, ignored
 
 
+HEADER_SCAN_ROWS = 10
+
+
+def _usable(mapping: dict[int, str]) -> bool:
+    have = set(mapping.values())
+    return S.NAME in have and bool(
+        {S.INDUSTRY_CODE, S.DESCRIPTION, S.INDUSTRY_NAME, S.INDUSTRY_CODE_2011} & have
+    )
+
+
+def find_header(rows: list[list[Any]]) -> int:
+    """Index of the header among the first rows: registry exports put a title ("企查查导出数据，
+    共 120 条") and a blank line above it.  The first row that maps to usable columns wins; with
+    none, row 0 (so the usual error names the headers found)."""
+    for k, row in enumerate(rows[:HEADER_SCAN_ROWS]):
+        if _usable(map_headers(["" if v is None else str(v) for v in row])[0]):
+            return k
+    return 0
+
+
 def check_usable(path: Path, headers: list[str], mapping: dict[int, str]) -> None:
     have = set(mapping.values())
-    if S.NAME not in have or not ({S.INDUSTRY_CODE, S.DESCRIPTION} & have):
+    if not _usable(mapping):
         missing = []
         if S.NAME not in have:
             missing.append("a name column (name / 企业名称)")
-        if not ({S.INDUSTRY_CODE, S.DESCRIPTION} & have):
-            missing.append("industry_code (行业代码) or description (主营业务)")
+        if not ({S.INDUSTRY_CODE, S.DESCRIPTION, S.INDUSTRY_NAME, S.INDUSTRY_CODE_2011} & have):
+            missing.append("industry_code (行业代码), 所属行业 or description (主营业务/经营范围)")
         found = ", ".join(repr(str(h)) for h in headers) or "none"
         raise FirmTableError(
             f"{path}: no usable firm columns: need {' and '.join(missing)}; headers found: {found}"
@@ -123,6 +150,8 @@ class TableInfo:
     ignored: list[str]
     total_rows: int | None  # known up front for Parquet and (approximately) XLSX
     empty: bool = False
+    header_line: int = 1  # 1-based line of the header (title rows above it are skipped)
+    sheets: list[str] = field(default_factory=list)  # XLSX sheets read, in order
 
 
 def detect_encoding(path: Path) -> str:
@@ -136,9 +165,29 @@ def detect_encoding(path: Path) -> str:
         return "gb18030"
 
 
-def _columns(raw: list[list[Any]], mapping: dict[int, str]) -> dict[str, np.ndarray]:
+# Columns whose numeric cells are codes: an XLSX "0000" number format is how the zero survives.
+_CODE_COLUMNS = frozenset(
+    {S.INDUSTRY_CODE, S.INDUSTRY_CODE_2011, S.INDUSTRY_NAME, S.CREDIT_CODE, S.PHONE, S.FIRM_ID}
+)
+_ZERO_FORMAT = re.compile(r"^0+$")
+
+
+def _xlsx_value(cell: Any, is_code: bool) -> Any:
+    """A cell's value; a code column's number with a zero-padded format ("0000") comes back as
+    the text the officer sees (0111), never as the number 111."""
+    value = getattr(cell, "value", None)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if is_code and isinstance(value, int | float) and not isinstance(value, bool):
+        fmt = str(getattr(cell, "number_format", "") or "")
+        if _ZERO_FORMAT.match(fmt) and float(value).is_integer():
+            return str(int(value)).zfill(len(fmt))
+    return value
+
+
+def _columns(raw: list[list[Any]], mapping: dict[int, str], names: list[str]) -> dict[str, np.ndarray]:
     n = len(raw)
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {name: np.full(n, None, dtype=object) for name in names}
     for pos, name in mapping.items():
         arr = np.empty(n, dtype=object)
         arr[:] = [r[pos] if pos < len(r) else None for r in raw]
@@ -162,13 +211,18 @@ class FirmTable:
                 f"{self.path}: unsupported file type {self.path.suffix!r}; use .csv, .xlsx or .parquet"
             )
         self._fraction: float | None = None
+        self._seen_credit: dict[str, int] = {}
+        self._sheet_plan: list[tuple[str, int, dict[int, str]]] = []
         self.info = getattr(self, f"_open_{fmt}")()
         if not self.info.empty:
             mapping, ignored = map_headers(self.info.headers)
             check_usable(self.path, self.info.headers, mapping)
             self._mapping = mapping
-            self.info.columns = [mapping[i] for i in sorted(mapping)]
-            self.info.ignored = ignored
+            columns = [mapping[i] for i in sorted(mapping)]
+            for _name, _h, m in self._sheet_plan:
+                columns.extend(c for c in m.values() if c not in columns)
+            self.info.columns = columns
+            self.info.ignored = [*ignored, *self.info.ignored]
         else:
             self._mapping = {}
 
@@ -177,17 +231,27 @@ class FirmTable:
     def _open_csv(self) -> TableInfo:
         enc = detect_encoding(self.path)
         headers: list[str] = []
+        self._csv_header = 0
         with open(self.path, encoding=enc, newline="", errors="strict") as f:
             try:
-                headers = next(csv.reader(f), [])
+                reader = csv.reader(f)
+                first: list[list[Any]] = []
+                for rec in reader:
+                    first.append(rec)
+                    if len(first) >= HEADER_SCAN_ROWS:
+                        break
+                self._csv_header = find_header(first)
+                headers = first[self._csv_header] if first else []
             except UnicodeDecodeError as exc:
                 raise FirmTableError(f"{self.path}: cannot decode the header as {enc}: {exc}") from exc
             except csv.Error as exc:
                 raise FirmTableError(f"{self.path}: the header line is not valid CSV: {exc}") from exc
         empty = not any(h.strip() for h in headers)
-        return TableInfo(
+        info = TableInfo(
             self.path, "csv", "gb18030" if enc == "gb18030" else "utf-8", headers, [], [], None, empty
         )
+        info.header_line = self._csv_header + 1
+        return info
 
     def _open_xlsx(self) -> TableInfo:
         from openpyxl import load_workbook
@@ -198,15 +262,36 @@ class FirmTable:
             raise FirmTableError(
                 f"{self.path}: not a readable .xlsx workbook: {type(exc).__name__}: {exc}"
             ) from exc
+        headers: list[str] = []
+        first_headers: list[str] | None = None
+        skipped: list[str] = []
+        total = 0
+        header_line = 1
         try:
-            ws = wb.worksheets[0]
-            first = next(ws.iter_rows(max_row=1, values_only=True), ())
-            headers = ["" if v is None else str(v) for v in first]
-            total = (ws.max_row - 1) if ws.max_row else None
+            for ws in wb.worksheets:
+                top = [list(r) for r in ws.iter_rows(max_row=HEADER_SCAN_ROWS, values_only=True)]
+                h = find_header(top)
+                row_headers = ["" if v is None else str(v) for v in (top[h] if top else [])]
+                if first_headers is None:
+                    first_headers = row_headers
+                mapping = map_headers(row_headers)[0]
+                if not _usable(mapping):
+                    if any(x.strip() for x in row_headers):
+                        skipped.append(f"工作表“{ws.title}”没有可用的表头，已跳过")
+                    continue
+                if not self._sheet_plan:
+                    headers, header_line = row_headers, h + 1
+                self._sheet_plan.append((ws.title, h, mapping))
+                total += max((ws.max_row or 0) - h - 1, 0)
         finally:
             wb.close()
+        if not self._sheet_plan:
+            headers = first_headers or []
         empty = not any(h.strip() for h in headers)
-        return TableInfo(self.path, "xlsx", None, headers, [], [], total, empty)
+        info = TableInfo(self.path, "xlsx", None, headers, [], skipped, total or None, empty)
+        info.header_line = header_line
+        info.sheets = [name for name, _h, _m in self._sheet_plan]
+        return info
 
     def _open_parquet(self) -> TableInfo:
         import pyarrow.parquet as pq
@@ -232,8 +317,33 @@ class FirmTable:
             return iter(())
         return getattr(self, f"_chunks_{self.info.format}")()  # type: ignore[no-any-return]
 
-    def _emit(self, index: int, raw: list[list[Any]], rows: list[int], rejects: list[RowError]) -> FirmChunk:
-        return FirmChunk(index, _columns(raw, self._mapping), np.asarray(rows, dtype=np.int64), rejects)
+    def _emit(
+        self,
+        index: int,
+        raw: list[list[Any]],
+        rows: list[int],
+        rejects: list[RowError],
+        mapping: dict[int, str] | None = None,
+    ) -> FirmChunk:
+        cols = _columns(raw, self._mapping if mapping is None else mapping, self.info.columns)
+        self._flag_duplicates(cols, rows)
+        return FirmChunk(index, cols, np.asarray(rows, dtype=np.int64), rejects)
+
+    def _flag_duplicates(self, cols: dict[str, np.ndarray], rows: list[int]) -> None:
+        """The same 统一社会信用代码 twice in one list (also across chunks and sheets) is flagged
+        on the later rows; both are still matched, the officer decides which to keep."""
+        codes = cols.get(S.CREDIT_CODE)
+        if codes is None:
+            return
+        notes = np.full(len(rows), None, dtype=object)
+        for i, (code, row) in enumerate(zip(codes, rows, strict=True)):
+            key = str(code).strip().upper() if code is not None else ""
+            if not key or key in ("-", "--"):
+                continue
+            first = self._seen_credit.setdefault(key, row)
+            if first != row:
+                notes[i] = [f"统一社会信用代码 {key} 与第 {first} 行重复"]
+        cols[S.INPUT_NOTES] = notes
 
     def _chunks_csv(self) -> Iterator[FirmChunk]:
         enc = "gb18030" if self.info.encoding == "gb18030" else "utf-8-sig"
@@ -244,7 +354,8 @@ class FirmTable:
             f = io.TextIOWrapper(fb, encoding=enc, newline="", errors="strict")
             reader = csv.reader(f)
             try:
-                next(reader)
+                for _ in range(self._csv_header + 1):
+                    next(reader)
             except StopIteration:
                 return
             raw: list[list[Any]] = []
@@ -305,25 +416,30 @@ class FirmTable:
 
         wb = load_workbook(self.path, read_only=True, data_only=True)
         try:
-            ws = wb.worksheets[0]
             total = self.info.total_rows
-            raw: list[list[Any]] = []
-            rows: list[int] = []
             index = 0
-            for n, values in enumerate(ws.iter_rows(min_row=2, values_only=True), start=1):
-                cells = [None if (v is None or (isinstance(v, str) and not v.strip())) else v for v in values]
-                if any(c is not None for c in cells):
-                    raw.append(cells)
-                    rows.append(n)
-                if n % self.chunk_rows == 0:
-                    if raw:
-                        self._fraction = min(n / total, 1.0) if total else None
-                        yield self._emit(index, raw, rows, [])
-                        raw, rows = [], []
+            n = 0  # data rows so far, counted across sheets
+            for title, h, mapping in self._sheet_plan:
+                ws = wb[title]
+                code_pos = {pos for pos, name in mapping.items() if name in _CODE_COLUMNS}
+                raw: list[list[Any]] = []
+                rows: list[int] = []
+                for cells_in in ws.iter_rows(min_row=h + 2):
+                    n += 1
+                    cells = [_xlsx_value(c, j in code_pos) for j, c in enumerate(cells_in)]
+                    if any(c is not None for c in cells):
+                        raw.append(cells)
+                        rows.append(n)
+                    if n % self.chunk_rows == 0:
+                        if raw:
+                            self._fraction = min(n / total, 1.0) if total else None
+                            yield self._emit(index, raw, rows, [], mapping)
+                            raw, rows = [], []
+                        index += 1
+                if raw:
+                    self._fraction = min(n / total, 1.0) if total else 1.0
+                    yield self._emit(index, raw, rows, [], mapping)
                     index += 1
-            if raw:
-                self._fraction = 1.0
-                yield self._emit(index, raw, rows, [])
         finally:
             wb.close()
 
@@ -350,6 +466,7 @@ class FirmTable:
             rows = np.arange(start + 1, start + n + 1, dtype=np.int64)
             start += n
             self._fraction = min(start / total, 1.0) if total else None
+            self._flag_duplicates(cols, [int(r) for r in rows])
             yield FirmChunk(index, cols, rows, [])
 
 

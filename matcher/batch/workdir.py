@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from features import schemas as S
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: a firms part (one row per input row) next to results and rejects
 
 _INTEGER = frozenset({S.ROW, S.RANK})
 _FLOAT = frozenset({S.SCORE, *S.CRITERIA})
@@ -33,6 +33,8 @@ def _arrow_type(column: str) -> pa.DataType:
 # Arrow types for the output contract's columns (features.schemas.RESULT_COLUMNS, REJECT_COLUMNS).
 RESULT_SCHEMA = pa.schema([(c, _arrow_type(c)) for c in S.RESULT_COLUMNS])
 REJECT_SCHEMA = pa.schema([(c, _arrow_type(c)) for c in S.REJECT_COLUMNS])
+FIRMS_SCHEMA = pa.schema([(c, _arrow_type(c)) for c in S.FIRM_SUMMARY_COLUMNS])
+PART_KINDS = ("results", "rejects", "firms")
 
 
 def fingerprint(path: Path) -> dict[str, Any]:
@@ -78,7 +80,7 @@ class WorkDir:
                 self.done = {
                     k: v
                     for k, v in self.done.items()
-                    if self._part(k, "results").exists() and self._part(k, "rejects").exists()
+                    if all(self._part(k, kind).exists() for kind in PART_KINDS)
                 }
             else:
                 messages.append(
@@ -106,10 +108,18 @@ class WorkDir:
             },
         )
 
-    def record(self, index: int, n_read: int, results: pa.Table, rejects: pa.Table) -> None:
+    def record(self, index: int, n_read: int, results: pa.Table, rejects: pa.Table, firms: pa.Table) -> None:
         _write_parquet_atomic(results, self._part(index, "results"))
         _write_parquet_atomic(rejects, self._part(index, "rejects"))
-        self.done[index] = {"read": n_read, "results": results.num_rows, "rejects": rejects.num_rows}
+        _write_parquet_atomic(firms, self._part(index, "firms"))
+        states = firms.column(S.STATE).to_pylist()
+        self.done[index] = {
+            "read": n_read,
+            "results": results.num_rows,
+            "rejects": rejects.num_rows,
+            "firms": firms.num_rows,
+            **{state: states.count(state) for state in S.STATES},
+        }
         self._save()
 
     def ids(self) -> list[int]:
@@ -123,6 +133,11 @@ class WorkDir:
         """Only ``columns`` of every results part, in chunk order (allocation needs three of them)."""
         for i in self.ids():
             yield pq.read_table(self._part(i, "results"), columns=columns)
+
+    def firms(self) -> Iterator[pa.Table]:
+        """The one-row-per-input-row parts, in chunk order (so in row order)."""
+        for i in self.ids():
+            yield pq.read_table(self._part(i, "firms"), schema=FIRMS_SCHEMA)
 
     def rejects(self) -> pa.Table:
         tables = [pq.read_table(self._part(i, "rejects"), schema=REJECT_SCHEMA) for i in self.ids()]

@@ -11,18 +11,25 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from openpyxl.utils import get_column_letter
 
+from features import schemas as S
 from matcher.allocation import ALLOCATED, ALLOCATED_RANK
-from matcher.batch.workdir import REJECT_SCHEMA, RESULT_SCHEMA, WorkDir
+from matcher.batch.workdir import FIRMS_SCHEMA, RESULT_SCHEMA, WorkDir
 
 EXCEL_MAX_ROWS = 1_048_576
-SHEET_RESULTS = "推荐结果"
-SHEET_REJECTS = "拒绝行"
+SHEET_ABOUT = "说明"
+SHEET_SUMMARY = "汇总"
+SHEET_RESULTS = "推荐明细"
+SHEET_REJECTS = "未匹配与拒绝"  # Excel forbids "/" in sheet names
+SHEETS = (SHEET_ABOUT, SHEET_SUMMARY, SHEET_RESULTS, SHEET_REJECTS)
 OUTPUT_FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet", ".pq": "parquet"}
 ALLOC_FIELDS = [pa.field(ALLOCATED_RANK, pa.int64()), pa.field(ALLOCATED, pa.bool_())]
 
@@ -66,16 +73,211 @@ def write_rejects_csv(rejects: pa.Table, path: Path) -> None:
         rejects.to_pandas().to_csv(tmp, index=False, encoding="utf-8-sig")
 
 
-def write_output(
-    out: Path, fmt: str, work: WorkDir, rejects: pa.Table, alloc: tuple[np.ndarray, np.ndarray] | None
+def _zh(names: list[str]) -> list[str]:
+    return [S.OUTPUT_HEADERS_ZH.get(n, n) for n in names]
+
+
+# Displayed precision in the officer's workbook; the Parquet and CSV keep the contract's rounding.
+_DISPLAY_DIGITS = {S.SCORE: 3, **{c: 2 for c in S.CRITERIA}}
+_WIDTHS = {
+    S.ROW: 6,
+    S.RANK: 8,
+    S.FIRM_NAME: 28,
+    S.RESULT_PARK_NAME: 30,
+    S.REASONS: 60,
+    S.ERROR: 60,
+    S.WARNINGS: 50,
+    S.IMPUTED_VALUES: 50,
+    S.TOP3: 50,
+    S.TOP_PARK: 30,
+    S.CREDIT_CODE: 21,
+}
+COLUMN_MEANINGS: dict[str, str] = {
+    S.ROW: "输入表中的数据行号（表头下第一行为 1）",
+    S.FIRM_ID: "企业编号；未填时为统一社会信用代码",
+    S.FIRM_NAME: "企业名称",
+    S.CREDIT_CODE: "统一社会信用代码（原样带出）",
+    S.LEGAL_REP: "法定代表人（原样带出）",
+    S.PHONE: "联系电话（原样带出）",
+    S.RANK: "该企业的推荐排名，1 为最推荐",
+    S.PARK_ID: "园区编号（见 parkmatch parks）",
+    S.RESULT_PARK_NAME: "园区名称",
+    S.SCORE: "排序模型的综合得分，只用于同一企业内比较园区，不是概率",
+    "industry_chain": "产业链匹配度，0-1，越高越好",
+    "land": "土地匹配度，0-1",
+    "talent": "人才匹配度，0-1",
+    "subsidy": "政策匹配度，0-1",
+    "proximity": "区位（距北京）匹配度，0-1",
+    S.REASONS: "推荐理由，来自模型自身的贡献",
+    S.IMPUTED: "按行业先验估算的字段（机器名）",
+    S.IMPUTED_VALUES: "估算字段及所用的值，标“估”；“待核实”表示推断把握不大",
+    S.WARNINGS: "需要核实的事项（旧版行业代码、功能区、登记状态、重复代码等）",
+    S.STATE: "处理结果：已匹配、已匹配（有提示）、无可行园区、已拒绝",
+    S.TOP_PARK: "首选园区",
+    S.TOP3: "前三名园区",
+    S.FIELD: "出问题的字段",
+    S.ERROR: "拒绝或无可行园区的原因",
+}
+
+
+def _sheet(wb: Any, title: str, names: list[str]) -> Any:
+    ws = wb.create_sheet(title)
+    ws.freeze_panes = "A2"
+    for j, name in enumerate(names, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = _WIDTHS.get(name, 14)
+    ws.append(_zh(names))
+    return ws
+
+
+def _display(names: list[str], row: tuple[Any, ...]) -> list[Any]:
+    out = list(row)
+    for j, name in enumerate(names):
+        if name in _DISPLAY_DIGITS and isinstance(out[j], float):
+            out[j] = round(out[j], _DISPLAY_DIGITS[name])
+        elif name == S.STATE:
+            out[j] = S.STATE_ZH.get(out[j], out[j])
+        elif name == S.FIELD and out[j]:
+            out[j] = S.FIELD_ZH.get(out[j], "硬性条件" if out[j] == "_constraints" else out[j])
+    return out
+
+
+def _write_xlsx(
+    tmp: Path,
+    schema: pa.Schema,
+    work: WorkDir,
+    alloc: tuple[np.ndarray, np.ndarray] | None,
+    about: dict[str, Any],
 ) -> None:
-    """Stream every results part of ``work`` (plus the allocation columns) into ``out`` as ``fmt``."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(SHEET_ABOUT)
+    ws.freeze_panes = "A2"
+    ws.column_dimensions["A"].width = 24
+    ws.column_dimensions["B"].width = 90
+    ws.append(["项目", "内容"])
+    for key, value in about.items():
+        ws.append([key, str(value)])
+    ws.append([])
+    ws.append(["列名", "含义"])
+    for name, meaning in COLUMN_MEANINGS.items():
+        ws.append([S.OUTPUT_HEADERS_ZH.get(name, name), meaning])
+
+    summary_names = list(FIRMS_SCHEMA.names)
+    ws = _sheet(wb, SHEET_SUMMARY, summary_names)
+    for t in work.firms():
+        for row in zip(*[c.to_pylist() for c in t.columns], strict=True):
+            ws.append(_display(summary_names, row))
+
+    names = list(schema.names)
+    ws = _sheet(wb, SHEET_RESULTS, names)
+    start = 0
+    for t in work.results():
+        t = _with_alloc(t, alloc, start)
+        start += t.num_rows
+        for row in zip(*[c.to_pylist() for c in t.columns], strict=True):
+            ws.append(_display(names, row))
+
+    unmatched = [S.ROW, S.FIRM_ID, S.FIRM_NAME, S.CREDIT_CODE, S.STATE, S.FIELD, S.ERROR]
+    ws = _sheet(wb, SHEET_REJECTS, unmatched)
+    for t in work.firms():
+        t = t.filter(pc.is_in(t.column(S.STATE), pa.array([S.NO_FEASIBLE_PARK, S.REJECTED])))
+        cols = [t.column(c).to_pylist() for c in unmatched]
+        for row in zip(*cols, strict=True):
+            ws.append(_display(unmatched, row))
+    wb.save(tmp)
+
+
+def _write_csv_stream(tmp: Path, names: list[str], tables: Iterator[pa.Table], headers: str) -> None:
+    with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
+        pd.DataFrame(columns=_zh(names) if headers == "zh" else names).to_csv(f, index=False)
+        for t in tables:
+            t.to_pandas().to_csv(f, index=False, header=False)
+
+
+def write_firms_csv(work: WorkDir, path: Path, headers: str = "en") -> None:
+    """One row per input row with its state (``OUT.firms.csv`` next to a CSV or Parquet output)."""
+    with _atomic(path) as tmp:
+        _write_csv_stream(tmp, list(FIRMS_SCHEMA.names), work.firms(), headers)
+
+
+# The example row of ``parkmatch template``: one firm as an officer would describe it.
+TEMPLATE_EXAMPLE: dict[str, Any] = {
+    S.FIRM_ID: "F001",
+    S.NAME: "北京某原料药有限公司",
+    S.DESCRIPTION: "化学原料药的研发、生产和销售",
+    S.INDUSTRY_CODE: "2710",
+    S.ORIGIN_DISTRICT: "大兴区",
+    S.FUNCTIONS_COL: "生产；研发",
+    S.EMPLOYEES: 300,
+    S.LAND_NEED_MU: 80,
+    S.MAX_DISTANCE_KM: 200,
+    S.NEEDS_PORT: "否",
+    S.POLLUTION_LEVEL: "中",
+    S.SUBSIDY_PRIORITIES: "土地；设备",
+    S.CREDIT_CODE: "91110115XXXXXXXXXX",
+    S.REG_STATUS: "存续",
+}
+
+
+def template_headers() -> list[tuple[str, str]]:
+    """(Chinese header, field) for every accepted input column: the first alias of each field."""
+    first: dict[str, str] = {}
+    for header, name in S.FIRM_HEADER_ALIASES.items():
+        first.setdefault(name, header)
+    return [(first.get(name, name), name) for name in S.INPUT_COLUMNS]
+
+
+def write_template(path: Path) -> None:
+    """An empty input workbook: the accepted headers, one example row, codes formatted as text
+    (so 0111 keeps its zero), and a sheet saying what each column takes."""
+    from openpyxl import Workbook
+
+    if path.suffix.lower() != ".xlsx":
+        raise ValueError(f"{path}: the template is an .xlsx workbook")
+    cols = template_headers()
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "企业名单"
+    ws.append([h for h, _ in cols])
+    ws.append([TEMPLATE_EXAMPLE.get(name) for _, name in cols])
+    ws.freeze_panes = "A2"
+    for j, (h, name) in enumerate(cols, start=1):
+        letter = get_column_letter(j)
+        ws.column_dimensions[letter].width = max(12, 2 * len(h) + 2)
+        if name in (S.INDUSTRY_CODE, S.INDUSTRY_CODE_2011, S.CREDIT_CODE, S.PHONE, S.CHAIN_PARTNER_CODES):
+            for row in range(2, 1002):
+                ws[f"{letter}{row}"].number_format = "@"
+    notes = wb.create_sheet("填写说明")
+    notes.append(["表头", "字段", "说明"])
+    required = {S.NAME: "必填", S.INDUSTRY_CODE: "行业代码、所属行业、经营范围三者至少填一项"}
+    for h, name in cols:
+        notes.append([h, name, required.get(name, "选填；不填时按行业先验估算并标“估”")])
+    with _atomic(path) as tmp:
+        wb.save(tmp)
+
+
+def write_output(
+    out: Path,
+    fmt: str,
+    work: WorkDir,
+    rejects: pa.Table,
+    alloc: tuple[np.ndarray, np.ndarray] | None,
+    headers: str = "en",
+    about: dict[str, Any] | None = None,
+) -> None:
+    """Stream every part of ``work`` (plus the allocation columns) into ``out`` as ``fmt``.
+
+    XLSX is the officer's copy: Chinese headers, sheets 说明 / 汇总 / 推荐明细 / 未匹配与拒绝,
+    display rounding, widths and a frozen header.  Parquet and CSV keep the machine column names
+    of the output contract (``headers="zh"`` switches the CSV header row to Chinese)."""
     schema = RESULT_SCHEMA
     if alloc is not None:
         schema = pa.schema([*RESULT_SCHEMA, *ALLOC_FIELDS])
     if fmt == "xlsx":
         n_results = sum(v["results"] for v in work.done.values())
-        for what, n in (("recommendations", n_results), ("rejected rows", rejects.num_rows)):
+        n_firms = sum(v.get("firms", 0) for v in work.done.values())
+        for what, n in (("recommendations", n_results), ("firms", n_firms)):
             if n + 1 > EXCEL_MAX_ROWS:
                 # the parts directory is named after OUT, so --resume cannot carry them to another output
                 raise ValueError(
@@ -83,36 +285,21 @@ def write_output(
                     f"rerun with a .parquet or .csv output instead (it starts from the beginning: "
                     f"--resume cannot reuse the finished chunks in {work.path} for another output)"
                 )
-        from openpyxl import Workbook
-
         with _atomic(out) as tmp:
-            wb = Workbook(write_only=True)
-            ws = wb.create_sheet(SHEET_RESULTS)
-            ws.append(schema.names)
-            start = 0
-            for t in work.results():
-                t = _with_alloc(t, alloc, start)
-                start += t.num_rows
-                for row in zip(*[c.to_pylist() for c in t.columns], strict=True):
-                    ws.append(list(row))
-            wr = wb.create_sheet(SHEET_REJECTS)
-            wr.append(REJECT_SCHEMA.names)
-            for row in zip(*[c.to_pylist() for c in rejects.columns], strict=True):
-                wr.append(list(row))
-            wb.save(tmp)
+            _write_xlsx(tmp, schema, work, alloc, about or {})
         return
-    with _atomic(out) as tmp:
+
+    def tables() -> Iterator[pa.Table]:
         start = 0
+        for t in work.results():
+            t = _with_alloc(t, alloc, start)
+            start += t.num_rows
+            yield t
+
+    with _atomic(out) as tmp:
         if fmt == "parquet":
             with pq.ParquetWriter(tmp, schema) as writer:
-                for t in work.results():
-                    t = _with_alloc(t, alloc, start)
-                    start += t.num_rows
+                for t in tables():
                     writer.write_table(t)
         else:
-            with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
-                pd.DataFrame(columns=schema.names).to_csv(f, index=False)
-                for t in work.results():
-                    t = _with_alloc(t, alloc, start)
-                    start += t.num_rows
-                    t.to_pandas().to_csv(f, index=False, header=False)
+            _write_csv_stream(tmp, list(schema.names), tables(), headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from features.registry import search_codes
 from features.schemas import ParkProfile, RecommendationResult
 from tests.api.conftest import FIRM, Keys, auth
 
@@ -184,7 +185,10 @@ def test_park_by_id(client: TestClient, keys: Keys) -> None:
 def test_industries(client: TestClient, keys: Keys) -> None:
     h = auth(keys.viewer)
     r = client.get("/v1/industries", params={"q": "医药"}, headers=h).json()
-    assert r["total"] > 0 and all("医药" in i["name"] or i["code"].startswith("医药") for i in r["items"])
+    via = {code for code, _term in search_codes("医药")}  # 生物医药, 医药批发 … in the synonym table
+    assert r["total"] > 0 and all("医药" in i["name"] or i["code"] in via for i in r["items"])
+    r = client.get("/v1/industries", params={"q": "冷链"}, headers=h).json()
+    assert {"5930", "5432"} <= {i["code"] for i in r["items"]}
     r = client.get("/v1/industries", params={"q": "271", "level": "小类"}, headers=h).json()
     assert r["items"] and all(i["code"].startswith("271") and i["level"] == "小类" for i in r["items"])
     r = client.get("/v1/industries", params={"limit": 5}, headers=h).json()

@@ -74,7 +74,7 @@ def test_validator_names_row_and_field_and_keeps_valid_rows() -> None:
 
 def test_code_validation_uses_the_standard_not_just_the_shape() -> None:
     _, errors = _validate([{"name": "x", "industry_code": "2799"}])
-    assert errors and "unknown" in errors[0][2]
+    assert errors and "不是 GB/T 4754-2017 的行业代码" in errors[0][2]
     rows, errors = _validate([{"name": "x", "industry_code": "27"}, {"name": "y", "industry_code": "271"}])
     assert rows == [1, 2] and not errors
 

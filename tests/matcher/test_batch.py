@@ -131,7 +131,7 @@ def test_empty_input_gives_empty_output(matcher: Matcher, tmp_path: Path) -> Non
     header_only = tmp_path / "h.csv"
     header_only.write_text("企业名称,行业代码\n", encoding="utf-8")
     match_file(matcher, header_only, tmp_path / "h.xlsx", progress=False)
-    assert load_workbook(tmp_path / "h.xlsx").sheetnames == [writers.SHEET_RESULTS, writers.SHEET_REJECTS]
+    assert load_workbook(tmp_path / "h.xlsx").sheetnames == list(writers.SHEETS)
 
 
 def test_unusable_file_is_refused_and_nothing_written(matcher: Matcher, tmp_path: Path) -> None:
@@ -155,15 +155,11 @@ def test_output_formats_read_back(
     assert csv[S.REASONS].tolist() == ref[S.REASONS].tolist()
     match_file(matcher, inp, tmp_path / "out.xlsx", progress=False)
     wb = load_workbook(tmp_path / "out.xlsx", read_only=True)
-    assert wb.sheetnames == [writers.SHEET_RESULTS, writers.SHEET_REJECTS]
+    assert wb.sheetnames == list(writers.SHEETS)
     rows = list(wb[writers.SHEET_RESULTS].iter_rows(values_only=True))
-    assert rows[0][:4] == (S.ROW, S.FIRM_ID, "firm_name", S.RANK) and len(rows) == len(ref) + 1
-    assert list(next(wb[writers.SHEET_REJECTS].iter_rows(values_only=True))) == [
-        S.ROW,
-        S.FIELD,
-        S.ERROR,
-        S.FIRM_ID,
-    ]
+    assert rows[0][:3] == ("行号", "企业编号", "企业名称") and len(rows) == len(ref) + 1
+    assert next(wb[writers.SHEET_REJECTS].iter_rows(values_only=True))[:3] == ("行号", "企业编号", "企业名称")
+    assert len(list(wb[writers.SHEET_SUMMARY].iter_rows(values_only=True))) == 30 + 1
     wb.close()
     assert not (tmp_path / "out.xlsx.rejects.csv").exists()
 

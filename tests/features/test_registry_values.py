@@ -1,0 +1,210 @@
+"""Registry-export values (features.registry, features.validation): '-' cells, 2011 codes, zero-led
+codes stored as numbers, 所属行业 names, functional zones, 登记状态, Chinese function values,
+texts without content and the inferer's confidence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from features import schemas as S
+from features.embeddings import IndustryInferer, Inference
+from features.registry import (
+    credit_code_outside_beijing,
+    origin_from_address,
+    parse_headcount,
+    parse_origin,
+    reused_codes,
+    synonym_hits,
+)
+from features.validation import Priors, columns_from_records, imputed_values, prepare, validate_columns
+
+
+class Recorder:
+    """A scored inferer that answers from a fixed table and records what it was asked."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def infer(self, texts: Sequence[str], allowed: Sequence[Sequence[str]] | None = None) -> list[Inference]:
+        out = []
+        for i, t in enumerate(texts):
+            lim = list(allowed[i]) if allowed is not None else []
+            self.calls.append((t, lim))
+            code = self.answers.get(t)
+            out.append(Inference(code, 0.9 if code else 0.0))
+        return out
+
+
+def run(records: list[dict[str, object]], answers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    inferer = Recorder(answers or {})
+    batch, errors = prepare(columns_from_records(records), Priors.bundled(), inferer)
+    return batch, {e.row: (e.field, e.reason) for e in errors}, inferer
+
+
+def test_dash_and_blank_headcounts_are_missing_not_errors() -> None:
+    batch, errors, _ = run(
+        [
+            {"name": "甲", "industry_code": "2710", "employees": "-"},
+            {"name": "乙", "industry_code": "2710", "employees": "—", "insured_employees": "35"},
+            {"name": "丙", "industry_code": "2710", "employees": "50-99人"},
+            {"name": "丁", "industry_code": "2710", "employees": "很多"},
+        ]
+    )
+    assert list(batch.rows) == [1, 2, 3]
+    assert S.EMPLOYEES in batch.imputed[0]
+    assert batch.cols[S.EMPLOYEES][1] == 35 and "参保人数" in batch.warnings[1][0]
+    assert batch.cols[S.EMPLOYEES][2] == 74 and "中值" in batch.warnings[2][0]
+    assert errors[4][0] == S.EMPLOYEES and "员工人数" in errors[4][1] and "不是数字" in errors[4][1]
+
+
+def test_gbt2011_codes_map_through_the_crosswalk_or_fall_back_to_the_description() -> None:
+    batch, errors, inferer = run(
+        [
+            {"name": "甲", "industry_code": "6530"},  # moved one-to-one: 6560 信息技术咨询服务
+            {"name": "乙", "industry_code": "6510", "description": "应用软件开发与销售"},  # split
+            {"name": "丙", "industry_code": "6510"},  # split, nothing to decide with
+            {"name": "丁", "industry_code_2011": "5810"},  # explicit 2011 column: 装卸搬运 → 5910
+        ],
+        {"应用软件开发与销售": "6513"},
+    )
+    assert list(batch.rows) == [1, 2, 4]
+    assert list(batch.cols[S.INDUSTRY_CODE]) == ["6560", "6513", "5910"]
+    assert "2011 版" in batch.warnings[0][0] and "6560" in batch.warnings[0][0]
+    assert inferer.calls == [("应用软件开发与销售", ["6511", "6512", "6513", "6519"])]
+    assert errors[3][0] == S.INDUSTRY_CODE and "拆为" in errors[3][1]
+
+
+def test_reused_codes_stay_2017_but_warn_when_the_description_says_2011() -> None:
+    assert {"5810", "6540", "3660"} <= reused_codes()
+    batch, errors, _ = run(
+        [
+            {"name": "甲", "industry_code": "5810", "description": "货物装卸搬运"},
+            {"name": "乙", "industry_code": "5810", "description": "多式联运组织"},
+        ],
+        {"货物装卸搬运": "5910", "多式联运组织": "5810"},
+    )
+    assert not errors
+    assert list(batch.cols[S.INDUSTRY_CODE]) == ["5810", "5810"]
+    assert "2011 版" in batch.warnings[0][0] and "5910" in batch.warnings[0][0]
+    assert batch.warnings[1] == []
+
+
+def test_zero_led_codes_stored_as_numbers() -> None:
+    batch, errors, _ = run(
+        [
+            {"name": "甲", "industry_code": 111, "description": "稻谷种植与销售"},  # 0111 or 111?
+            {"name": "乙", "industry_code": 111},
+            {"name": "丙", "industry_code": 690},  # 0690 only: 690 is no code
+            {"name": "丁", "industry_code": "0111"},  # text keeps its zero
+        ],
+        {"稻谷种植与销售": "0111"},
+    )
+    assert list(batch.cols[S.INDUSTRY_CODE]) == ["0111", "0690", "0111"]
+    assert "设为文本" in batch.warnings[0][0]
+    assert errors[2][0] == S.INDUSTRY_CODE and "0111" in errors[2][1] and "设为文本" in errors[2][1]
+
+
+def test_industry_given_as_a_name_and_text_without_content() -> None:
+    batch, errors, inferer = run(
+        [
+            {"name": "甲", "industry": "软件开发"},  # a 中类 name, no description: matched at that level
+            {"name": "乙", "industry": "软件和信息技术服务业", "description": "应用软件开发"},
+            {"name": "丙", "description": "\x00\x00\x00"},
+            {"name": "丁", "description": "🚀🚀🚀"},
+            {"name": "戊", "description": "某某某"},  # characters no class name or example uses
+        ],
+        {"应用软件开发": "6513"},
+    )
+    assert list(batch.cols[S.INDUSTRY_CODE]) == ["651", "6513"]
+    assert ("应用软件开发", ["65"]) in inferer.calls
+    assert errors[3][0] == S.INDUSTRY_CODE and errors[4][0] == S.INDUSTRY_CODE
+    assert errors[5][0] == S.DESCRIPTION and "无法推断" in errors[5][1]
+
+
+def test_origins_functional_zones_addresses_and_other_provinces() -> None:
+    assert parse_origin("北京经济技术开发区").adcode == "110115"  # type: ignore[union-attr]
+    assert "大兴区" in (parse_origin("亦庄").note or "")  # type: ignore[union-attr]
+    assert parse_origin("天津市滨海新区").outside_beijing  # type: ignore[union-attr]
+    assert origin_from_address("北京市海淀区中关村大街1号").adcode == "110108"  # type: ignore[union-attr]
+    assert credit_code_outside_beijing("91120116MA05J1234X")
+    assert not credit_code_outside_beijing("91110108MA01A1234X")
+    batch, errors, _ = run(
+        [
+            {"name": "甲", "industry_code": "2710", "origin_district": "北京经济技术开发区"},
+            {"name": "乙", "industry_code": "2710", "registered_address": "北京市顺义区空港街道"},
+            {"name": "丙", "industry_code": "2710", "origin_district": "天津市武清区"},
+            {"name": "丁", "industry_code": "2710", "registration_status": "注销"},
+            {"name": "戊", "industry_code": "2710", "credit_code": "91120116MA05J1234X"},
+            {"name": "己", "industry_code": "2710", "origin_district": "火星区"},
+        ]
+    )
+    assert list(batch.cols[S.ORIGIN_DISTRICT]) == ["110115", "110113", "", "", ""]
+    assert "北京经济技术开发区" in batch.warnings[0][0]
+    assert "不在北京" in batch.warnings[2][0]
+    assert "注销" in batch.warnings[3][0]
+    assert "登记机关不在北京" in batch.warnings[4][0]
+    assert batch.cols[S.FIRM_ID][4] == "91120116MA05J1234X"  # the credit code identifies the firm
+    assert errors[6][0] == S.ORIGIN_DISTRICT and "不是北京的区" in errors[6][1]
+
+
+def test_chinese_function_and_subsidy_values() -> None:
+    batch, errors = validate_columns(
+        columns_from_records(
+            [
+                {
+                    "name": "甲",
+                    "industry_code": "2710",
+                    "functions": "生产、研发",
+                    "subsidy_priorities": "土地，人才",
+                },
+                {"name": "乙", "industry_code": "2710", "functions": "飞行"},
+            ]
+        )
+    )
+    assert batch.cols[S.FUNCTIONS_COL][0] == ["production", "rnd"]
+    assert batch.cols[S.SUBSIDY_PRIORITIES][0] == ["land", "talent"]
+    assert errors[0].field == S.FUNCTIONS_COL and "飞行" in errors[0].reason and "生产" in errors[0].reason
+
+
+def test_imputed_values_are_shown_and_marked() -> None:
+    batch, _, _ = run([{"name": "甲", "description": "冷链仓储"}], {"冷链仓储": "5930"})
+    values = imputed_values(batch, 0)
+    assert values[S.INDUSTRY_CODE] == "5930（低温仓储）（估）"
+    assert values[S.MAX_DISTANCE_KM].endswith("公里（估）")
+    assert values[S.LAND_NEED_MU].endswith("亩（估）")
+
+
+def test_headcount_bands() -> None:
+    assert parse_headcount("少于50人") == (25.0, "员工人数“少于50人”按 25 人计")
+    assert parse_headcount("1000人以上")[0] == 1000.0
+    assert parse_headcount("很多") == (None, None)
+
+
+@pytest.fixture(scope="module")
+def standard_inferer() -> IndustryInferer:
+    """Fitted on the standard's own names only: what the synonym table adds is then visible."""
+    return IndustryInferer().fit()
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("3D打印设备研发与销售", {"3493", "7517"}),  # not 3749 航空航天器 on the shared characters
+        ("航空食品配送", {"6241"}),  # in-flight catering, not aircraft
+        ("冷链物流", {"5930", "5432", "5431"}),
+        ("数据中心运营", {"6450", "6550"}),
+    ],
+)
+def test_synonyms_steer_modern_terms(standard_inferer: IndustryInferer, text: str, codes: set[str]) -> None:
+    res = standard_inferer.infer([text])[0]
+    assert res.code in codes and res.synonyms
+
+
+def test_no_content_gives_no_code_and_low_similarity_is_uncertain(standard_inferer: IndustryInferer) -> None:
+    assert [r.code for r in standard_inferer.infer(["\x00\x00", "🙂🙂", "   "])] == [None, None, None]
+    vague = standard_inferer.infer(["其他"])[0]
+    assert vague.code is not None and vague.uncertain
+    assert [s.term for s in synonym_hits("冷链物流园")] == ["物流园", "冷链"]
