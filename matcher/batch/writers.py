@@ -6,6 +6,8 @@ crash never leaves a file that looks finished.
 
 from __future__ import annotations
 
+import math
+
 import contextlib
 import os
 import tempfile
@@ -77,6 +79,7 @@ def _zh(names: list[str]) -> list[str]:
     return [S.OUTPUT_HEADERS_ZH.get(n, n) for n in names]
 
 
+UNKNOWN_ZH = "未知"
 # Displayed precision in the officer's workbook; the Parquet and CSV keep the contract's rounding.
 _DISPLAY_DIGITS = {S.SCORE: 3, **{c: 2 for c in S.CRITERIA}}
 _WIDTHS = {
@@ -104,9 +107,9 @@ COLUMN_MEANINGS: dict[str, str] = {
     S.RESULT_PARK_NAME: "园区名称",
     S.SCORE: "排序模型的综合得分，只用于同一企业内比较园区，不是概率",
     "industry_chain": "产业链匹配度，0-1，越高越好",
-    "land": "土地匹配度，0-1",
-    "talent": "人才匹配度，0-1",
-    "subsidy": "政策匹配度，0-1",
+    "land": "土地匹配度，0-1；“未知”表示园区用地与地价均无来源",
+    "talent": "人才匹配度，0-1；“未知”表示无数据",
+    "subsidy": "政策匹配度，0-1；“未知”表示园区政策无来源",
     "proximity": "区位（距北京）匹配度，0-1",
     S.REASONS: "推荐理由，来自模型自身的贡献",
     S.IMPUTED: "按行业先验估算的字段（机器名）",
@@ -132,7 +135,9 @@ def _sheet(wb: Any, title: str, names: list[str]) -> Any:
 def _display(names: list[str], row: tuple[Any, ...]) -> list[Any]:
     out = list(row)
     for j, name in enumerate(names):
-        if name in _DISPLAY_DIGITS and isinstance(out[j], float):
+        if name in S.CRITERIA and (out[j] is None or (isinstance(out[j], float) and math.isnan(out[j]))):
+            out[j] = UNKNOWN_ZH  # the criterion rests only on values no source states
+        elif name in _DISPLAY_DIGITS and isinstance(out[j], float):
             out[j] = round(out[j], _DISPLAY_DIGITS[name])
         elif name == S.STATE:
             out[j] = S.STATE_ZH.get(out[j], out[j])

@@ -14,7 +14,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "75c82a833ee68e1cd5c8475d4197342bd5387517a32bb7246c3b141f063a3f86"
+EXPECTED_RANKING_SHA256 = "61d9eaccf238f8d0ac495634f1c5341f6b4ae02a91feaf8d4f0ed745a0cfcbb0"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:
