@@ -6,9 +6,8 @@ crash never leaves a file that looks finished.
 
 from __future__ import annotations
 
-import math
-
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Iterator

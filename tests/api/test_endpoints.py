@@ -233,3 +233,15 @@ def test_feedback_validation(client: TestClient, keys: Keys) -> None:
 def test_unknown_route_has_error_shape(client: TestClient) -> None:
     r = client.get("/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_a_served_park_carries_provenance_and_its_sources(client: TestClient, keys: Keys) -> None:
+    park = client.get("/v1/parks/HE115", headers=auth(keys.viewer)).json()
+    assert park["name"].startswith("河北雄安新区")
+    assert "education" in park["designated_functions"]
+    assert park["provenance"]["designated_functions"] == "sourced"
+    assert park["field_sources"]["designated_functions"][0]["url"].startswith("http")
+    # unknown stays unknown: null, and said so
+    assert park["available_land_mu"] is None and park["provenance"]["available_land_mu"] == "unknown"
+    assert park["provenance"]["talent_pool"] == "estimated"
+    assert set(park["reprint_only"]) <= set(park["field_sources"])

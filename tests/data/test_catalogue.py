@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,3 +200,39 @@ def test_bad_catalogue_through_the_cli_is_a_clear_error(
     assert main(["parks", "--catalogue", str(path)]) == 2
     err = capsys.readouterr().err
     assert "line 4" in err and "adcode" in err
+
+
+# --- 主导产业 → GB/T codes ------------------------------------------------------------------
+
+
+def _build_module() -> Any:
+    import importlib.util
+
+    path = Path(R.data_file("catalogue")) / "build_catalogue.py"
+    spec = importlib.util.spec_from_file_location("build_catalogue", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_phrase_table_maps_the_labelled_sample_and_every_official_phrase() -> None:
+    build = _build_module()
+    table = build.load_phrases()
+    for codes in table.values():
+        for code in str(codes).split(";"):
+            assert R.is_industry_code(code), code
+    sample = R._read_csv(Path(R.data_file("catalogue")) / "labelled_sample.csv")
+    hits = [
+        {c[:2] for c in build.phrase_codes(r.phrase, table)} == set(r.expected_codes.split(";"))
+        for r in sample.itertuples()
+    ]
+    assert len(hits) >= 50 and sum(hits) / len(hits) >= 0.9
+    # every zone's official 主导产业 gives codes, and those are the codes its park carries
+    zones = R._read_csv(R.data_file("dev_zones_2018_tjhb.csv"))
+    parks = R.load_parks().set_index(S.ZONE_CODE)
+    for z in zones.itertuples():
+        codes = build.phrase_codes(z.leading_industries, table)
+        assert codes, z.leading_industries
+        if str(parks.loc[z.zone_code, S.PARK_ID]).startswith("Z"):
+            assert list(parks.loc[z.zone_code, S.INDUSTRY_CODES]) == list(codes), z.zone_name
