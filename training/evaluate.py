@@ -560,7 +560,7 @@ def evaluate(
             f"(needs_omitted_share {TEST_SOFT_SHARE}); omitted_needs: {OFFICER_OMITS_NEEDS_DESCRIPTION}",
         },
     }
-    cv_cfg = CVConfig(max_sim_events=10_000, n_boot=200) if quick else CVConfig()
+    cv_cfg = CVConfig(max_sim_events=5_000, n_boot=200, shares=(0.25,)) if quick else CVConfig()
     out["real_cv"] = real_cv(matcher, world, load_relocations(relocations), cv_cfg, progress)
     popularity = popularity_counts(matcher, train_ev)
     out["temporal"] = evaluate_split(matcher, world, test_ev, popularity, cfg, progress, "temporal")

@@ -89,7 +89,7 @@ def log(msg: str) -> None:
 class CVConfig:
     folds: int = K_FOLDS
     shares: tuple[float, ...] = SHARES
-    max_sim_events: int = 40_000
+    max_sim_events: int = 15_000
     n_boot: int = 1000
     seed: int = 0
 
