@@ -20,6 +20,7 @@ from api.config import ApiConfig
 from api.db import ROLE_RANK, Database, Principal
 from features import schemas as S
 from features.reference import park_to_profile
+from matcher.bundle import MANIFEST, BundleError, sha256, verify_in_child
 from matcher.core import Matcher
 
 T = TypeVar("T")
@@ -40,6 +41,17 @@ class ModelState:
             park_to_profile({str(k): v for k, v in r.items()}) for r in matcher.parks.to_dict("records")
         )
         return cls(matcher, str(path), profiles, frozenset(p.park_id for p in profiles))
+
+    @classmethod
+    def load_verified(cls, path: Path) -> ModelState:
+        """Test-load ``path`` in a child process first (:func:`matcher.bundle.verify_in_child`),
+        then load it here.  A bundle that would crash LightGBM kills the child, not the server;
+        the manifest digest ties the in-process load to the bundle the child checked."""
+        checked = verify_in_child(path)
+        digest = sha256(Path(path) / MANIFEST)
+        if digest != checked.get("manifest_sha256"):
+            raise BundleError(f"model bundle {path} changed while it was being verified; try again")
+        return cls.build(Matcher.load(Path(path)), path)
 
 
 class ModelHolder:

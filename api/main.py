@@ -50,7 +50,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
             else:
                 path = config.model_dir
                 log.info("loading model bundle %s", path)
-                state = await run_in_threadpool(lambda: ModelState.build(Matcher.load(Path(path)), path))
+                state = await run_in_threadpool(ModelState.load_verified, Path(path))
             holder.swap(state)
         try:
             yield

@@ -105,11 +105,16 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    from matcher.bundle import verify_in_child
     from matcher.cli import cli_recommend
 
+    model_dir = Path(args.model) if args.model else settings.resolved_model_dir()
+    # A malformed ranker.txt with forged checksums aborts LightGBM; test-load it in a child so
+    # this command exits 2 with the reason (a BundleError) instead of dying with 134.
+    verify_in_child(model_dir)
     return cli_recommend(
         firm_path=Path(args.firm),
-        model_dir=Path(args.model) if args.model else settings.resolved_model_dir(),
+        model_dir=model_dir,
         top=args.top,
         fmt=args.format,
         explain_excluded=args.explain_excluded,

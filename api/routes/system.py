@@ -12,7 +12,6 @@ from api.deps import Admin, ConfigDep, HolderDep, ModelState
 from api.errors import ERROR_RESPONSES
 from api.models import ErrorResponse, Health, ReloadRequest, ReloadResponse, VersionInfo
 from api.service import parkmatch_version
-from matcher.core import Matcher
 
 router = APIRouter(tags=["system"])
 
@@ -45,10 +44,6 @@ async def version(holder: HolderDep) -> Any:
     }
 
 
-def _load(path: Path) -> ModelState:
-    return ModelState.build(Matcher.load(path), path)
-
-
 @router.post(
     "/v1/admin/reload",
     response_model=ReloadResponse,
@@ -68,7 +63,7 @@ async def reload(holder: HolderDep, config: ConfigDep, _who: Admin, body: Reload
             409, detail={"code": "reload_in_progress", "message": "another reload is running"}
         )
     try:
-        state = await run_in_threadpool(_load, path)
+        state = await run_in_threadpool(ModelState.load_verified, path)
     except Exception as exc:  # BundleError, or anything else a broken bundle throws: keep the old model
         raise HTTPException(
             409,
