@@ -157,6 +157,7 @@ def export_settings(settings: Settings) -> None:
     os.environ["PARKMATCH_MODEL_DIR"] = str(settings.resolved_model_dir())
     os.environ["PARKMATCH_DATABASE_URL"] = settings.resolved_database_url()
     os.environ["PARKMATCH_MAX_BATCH"] = str(settings.max_batch)
+    os.environ["PARKMATCH_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
     if settings.catalogue_path is not None:
         os.environ["PARKMATCH_CATALOGUE_PATH"] = str(settings.catalogue_path)
     # One request is a small, single-firm computation: extra OpenMP threads per worker only
@@ -170,7 +171,9 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers < 1:
         raise CliError(f"--workers must be at least 1, got {args.workers}")
     ensure_model(settings)
-    ensure_admin_key(settings.resolved_database_url(), settings.bootstrap_admin_org)
+    ensure_admin_key(
+        settings.resolved_database_url(), settings.bootstrap_admin_org, settings.home / "bootstrap-admin-key"
+    )
     export_settings(settings)
     return cli_serve(args.host or settings.host, args.port or settings.port, workers=args.workers)
 

@@ -83,7 +83,8 @@ def test_reload_refuses_a_crashing_ranker_and_keeps_serving(
     err = r.json()["error"]
     assert err["code"] == "bundle_invalid" and err["field"] == "path"
     assert "crashed the process that test-loaded it with SIG" in err["message"], err["message"]
-    assert client.get("/health").json()["model_version"] == "test-small"
+    health = client.get("/health").json()
+    assert health["model_version"] == "test-small" and "crashed" in health["last_reload_error"]
     assert client.post("/v1/recommendations", json=FIRM, headers=auth(admin)).status_code == 200
 
 
