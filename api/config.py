@@ -8,11 +8,16 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class ApiConfig:
-    """Where the served bundle and the key database live, and the per-call batch limit.
+    """Where the served bundle and the key database live, and the per-call limits.
 
-    A reload without a path re-reads ``model_dir``; ``max_batch`` caps ``firms`` per call.
+    A reload without a path re-reads ``model_dir``; ``max_batch`` caps ``firms`` per call and
+    ``max_body_bytes`` the request body (16 MiB: 1,000 firms with 2,000-character descriptions
+    sent as ``\\u`` escapes fit, a 50 MB body does not).
     """
 
     model_dir: Path
     database_url: str
     max_batch: int = 1000
+    max_body_bytes: int = 16 * 1024 * 1024
+    # How often each worker checks the database for a reload made elsewhere.
+    reload_poll_seconds: float = 1.0

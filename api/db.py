@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ Role = Literal["viewer", "officer", "admin"]
 ROLES: tuple[str, ...] = ("viewer", "officer", "admin")
 ROLE_RANK: dict[str, int] = {r: i for i, r in enumerate(ROLES)}
 KEY_PREFIX = "pm_"
-# How long a verified key is trusted without asking the database again.
-AUTH_CACHE_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -71,6 +68,32 @@ class Feedback(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ActiveModel(Base):
+    """The one model every worker and every server should serve (a single row, ``id == 1``).
+
+    A reload writes it after its own worker verified the bundle; every worker polls it and
+    swaps when ``generation`` moves, so a reload answered by one worker reaches all of them.
+    ``manifest_sha256`` pins the exact bundle the verifying worker checked.
+    """
+
+    __tablename__ = "active_model"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    path: Mapped[str] = mapped_column(Text)
+    model_version: Mapped[str] = mapped_column(String(200))
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+@dataclass(frozen=True)
+class ActiveRecord:
+    generation: int
+    path: str
+    model_version: str
+    manifest_sha256: str
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the key's id, organisation and role."""
@@ -83,10 +106,8 @@ class Principal:
 class Database:
     """An engine and its session factory; tables are created on first use."""
 
-    def __init__(self, url: str, auth_cache_seconds: float = AUTH_CACHE_SECONDS) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.auth_cache_seconds = auth_cache_seconds
-        self._auth_cache: dict[str, tuple[Principal, float]] = {}
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             path = url.split(":///", 1)[1] if ":///" in url else ""
@@ -108,6 +129,29 @@ class Database:
     def session(self) -> Iterator[Session]:
         with self.sessions() as s:
             yield s
+
+    # --- the active model -----------------------------------------------------------------
+
+    def active_model(self) -> ActiveRecord | None:
+        """The recorded active model, or ``None`` before the first reload (one primary-key read)."""
+        with self.session() as s:
+            row = s.get(ActiveModel, 1)
+            if row is None:
+                return None
+            return ActiveRecord(row.generation, row.path, row.model_version, row.manifest_sha256)
+
+    def set_active_model(self, path: str, model_version: str, manifest_sha256: str) -> ActiveRecord:
+        """Record a verified bundle as the active one; the generation only ever grows."""
+        with self.session() as s:
+            row = s.get(ActiveModel, 1, with_for_update=True)
+            if row is None:
+                row = ActiveModel(id=1, generation=0, path="", model_version="", manifest_sha256="")
+                s.add(row)
+            row.generation = (row.generation or 0) + 1
+            row.path, row.model_version, row.manifest_sha256 = path, model_version, manifest_sha256
+            row.updated = utcnow()
+            s.commit()
+            return ActiveRecord(row.generation, row.path, row.model_version, row.manifest_sha256)
 
     # --- keys ------------------------------------------------------------------------------
 
@@ -135,6 +179,10 @@ class Database:
         with self.session() as s:
             return list(s.scalars(select(ApiKey).order_by(ApiKey.created, ApiKey.id)))
 
+    def get_key(self, key_id: str) -> ApiKey | None:
+        with self.session() as s:
+            return s.get(ApiKey, key_id)
+
     def revoke_key(self, key_id: str) -> ApiKey | None:
         with self.session() as s:
             row = s.get(ApiKey, key_id)
@@ -143,38 +191,26 @@ class Database:
             if row.revoked is None:
                 row.revoked = utcnow()
                 s.commit()
-        self._auth_cache.clear()
         return row
 
     def count_keys(self) -> int:
         with self.session() as s:
             return int(s.scalar(select(func.count()).select_from(ApiKey)) or 0)
 
-    def cached_principal(self, key: str) -> Principal | None:
-        """A principal verified less than ``auth_cache_seconds`` ago, without touching the database."""
-        hit = self._auth_cache.get(hash_key(key))
-        if hit is not None and hit[1] > time.monotonic():
-            return hit[0]
-        return None
-
     def authenticate(self, key: str) -> Principal | None:
-        """The principal of a valid, unrevoked key, or ``None``.  Valid keys are remembered for
-        ``auth_cache_seconds``: a revocation made by another process (``parkmatch keys revoke``)
-        takes effect within that delay; one made through this object at once."""
+        """The principal of a valid, unrevoked key, or ``None``.
+
+        Every request asks the database (one indexed lookup, well under a millisecond): there is
+        no per-process cache, so a revocation made by any worker, server or ``parkmatch keys
+        revoke`` is refused by every worker on its next request."""
         digest = hash_key(key)
         with self.session() as s:
             row = s.execute(
                 select(ApiKey.id, ApiKey.org, ApiKey.role, ApiKey.revoked).where(ApiKey.key_hash == digest)
             ).first()
         if row is None or row.revoked is not None:
-            self._auth_cache.pop(digest, None)
             return None
-        principal = Principal(key_id=row.id, org=row.org, role=row.role)
-        if self.auth_cache_seconds > 0:
-            if len(self._auth_cache) > 10_000:
-                self._auth_cache.clear()
-            self._auth_cache[digest] = (principal, time.monotonic() + self.auth_cache_seconds)
-        return principal
+        return Principal(key_id=row.id, org=row.org, role=row.role)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

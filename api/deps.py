@@ -20,6 +20,7 @@ from api.config import ApiConfig
 from api.db import ROLE_RANK, Database, Principal
 from features import schemas as S
 from features.reference import park_to_profile
+from matcher.bundle import MANIFEST, BundleError, sha256, verify_in_child
 from matcher.core import Matcher
 
 T = TypeVar("T")
@@ -41,6 +42,34 @@ class ModelState:
         )
         return cls(matcher, str(path), profiles, frozenset(p.park_id for p in profiles))
 
+    @property
+    def manifest_sha256(self) -> str:
+        return sha256(Path(self.path) / MANIFEST) if (Path(self.path) / MANIFEST).exists() else ""
+
+    @classmethod
+    def load_pinned(cls, path: Path, manifest_sha256: str) -> ModelState:
+        """Load a bundle another worker already verified in a child process: its manifest must
+        have the digest that worker recorded, and :func:`matcher.bundle.read_manifest` then
+        checks every file against it, so these are the very bytes that passed the child test."""
+        digest = sha256(Path(path) / MANIFEST) if (Path(path) / MANIFEST).exists() else "(none)"
+        if digest != manifest_sha256:
+            raise BundleError(
+                f"model bundle {path} is not the one that was verified "
+                f"(manifest {digest[:12]}…, recorded {manifest_sha256[:12]}…)"
+            )
+        return cls.build(Matcher.load(Path(path)), path)
+
+    @classmethod
+    def load_verified(cls, path: Path) -> ModelState:
+        """Test-load ``path`` in a child process first (:func:`matcher.bundle.verify_in_child`),
+        then load it here.  A bundle that would crash LightGBM kills the child, not the server;
+        the manifest digest ties the in-process load to the bundle the child checked."""
+        checked = verify_in_child(path)
+        digest = sha256(Path(path) / MANIFEST)
+        if digest != checked.get("manifest_sha256"):
+            raise BundleError(f"model bundle {path} changed while it was being verified; try again")
+        return cls.build(Matcher.load(Path(path)), path)
+
 
 class ModelHolder:
     """Holds the current :class:`ModelState`.  Readers take a reference (an atomic attribute
@@ -49,6 +78,10 @@ class ModelHolder:
     def __init__(self) -> None:
         self._state: ModelState | None = None
         self.reload_lock = threading.Lock()
+        self.last_error: str | None = None
+        # The database's active-model generation this worker serves (0: none recorded yet).
+        self.generation = 0
+        self.refused_generation = -1
 
     @property
     def state(self) -> ModelState:
@@ -63,9 +96,34 @@ class ModelHolder:
     def loaded(self) -> bool:
         return self._state is not None
 
-    def swap(self, state: ModelState) -> ModelState | None:
+    def swap(self, state: ModelState, generation: int | None = None) -> ModelState | None:
         old, self._state = self._state, state
+        if generation is not None:
+            self.generation = generation
         return old
+
+    def follow(self, db: Database) -> bool:
+        """Swap to the database's active model if its generation moved; ``True`` if it swapped.
+
+        Called by every worker's watcher (:func:`api.main.watch_active_model`).  A bundle that
+        fails here is remembered as refused, so a broken record is not retried every poll.
+        """
+        record = db.active_model()
+        if record is None or record.generation in (self.generation, self.refused_generation):
+            return False
+        if not self.reload_lock.acquire(blocking=False):
+            return False
+        try:
+            state = ModelState.load_pinned(Path(record.path), record.manifest_sha256)
+        except Exception as exc:
+            self.refused_generation = record.generation
+            self.last_error = f"generation {record.generation}: {type(exc).__name__}: {exc}"
+            return False
+        finally:
+            self.reload_lock.release()
+        self.swap(state, record.generation)
+        self.last_error = None
+        return True
 
 
 class Inference:
@@ -134,14 +192,18 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 async def get_principal(
+    request: Request,
     db: Annotated[Database, Depends(get_db)],
     api_key: Annotated[str | None, Depends(_api_key)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    gated: Principal | None = getattr(request.state, "principal", None)
+    if gated is not None:  # verified by api.gate.RequestGate before the body was read
+        return gated
     key = api_key or (bearer.credentials if bearer is not None else None)
     if not key:
         raise _unauthorized("an API key is required (X-API-Key header or Authorization: Bearer)")
-    principal = db.cached_principal(key) or await run_in_threadpool(db.authenticate, key)
+    principal = await run_in_threadpool(db.authenticate, key)
     if principal is None:
         raise _unauthorized("the API key is unknown or revoked")
     return principal
@@ -169,6 +231,7 @@ ConfigDep = Annotated[ApiConfig, Depends(get_config)]
 ModelDep = Annotated[ModelState, Depends(get_model)]
 InferenceDep = Annotated[Inference, Depends(get_inference)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
+DbDep = Annotated[Database, Depends(get_db)]
 SessionDep = Annotated[Session, Depends(get_session)]
 AnyKey = Annotated[Principal, Depends(require_role("viewer"))]
 Officer = Annotated[Principal, Depends(require_role("officer"))]

@@ -7,6 +7,7 @@ composition root's factory, :func:`parkmatch.app.app_from_env`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +20,8 @@ from api.config import ApiConfig
 from api.db import Database
 from api.deps import Inference, ModelHolder, ModelState
 from api.errors import install_error_handlers
-from api.routes import feedback, industries, parks, recommendations, system
+from api.gate import RequestGate
+from api.routes import feedback, industries, keys, parks, recommendations, system
 from api.service import parkmatch_version
 from matcher.core import Matcher
 
@@ -36,6 +38,40 @@ Errors always have the shape `{"error": {"code", "message", "field"?}}`.
 """
 
 
+def _first_load(holder: ModelHolder, db: Database, config: ApiConfig, matcher: Matcher | None) -> None:
+    """Start on the fleet's active model when one is recorded, so a worker that uvicorn
+    restarts serves what the others serve, not the configured directory."""
+    record = db.active_model()
+    if matcher is not None:
+        holder.swap(ModelState.build(matcher, "(in memory)"), record.generation if record else 0)
+        return
+    if record is not None:
+        try:
+            log.info("loading the active model bundle %s (generation %d)", record.path, record.generation)
+            holder.swap(ModelState.load_pinned(Path(record.path), record.manifest_sha256), record.generation)
+            return
+        except Exception as exc:
+            holder.last_error = f"generation {record.generation}: {type(exc).__name__}: {exc}"
+            log.error("the active model cannot be loaded (%s); serving the configured one", exc)
+    log.info("loading model bundle %s", config.model_dir)
+    holder.swap(ModelState.load_verified(Path(config.model_dir)), 0)
+
+
+async def watch_active_model(holder: ModelHolder, db: Database, interval: float) -> None:
+    """Poll the recorded active model every ``interval`` seconds and swap when it moves: a
+    reload answered by one worker reaches every worker of every server within ``interval``
+    plus one in-process load (documented in docs/deploy.md)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if await run_in_threadpool(holder.follow, db):
+                log.info(
+                    "now serving generation %d (%s)", holder.generation, holder.state.matcher.model_version
+                )
+        except Exception:  # a database hiccup must not stop the watcher
+            log.exception("checking the active model failed")
+
+
 def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
 
     @asynccontextmanager
@@ -45,16 +81,12 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
         app.state.inference = Inference(INFERENCE_THREADS)
         holder: ModelHolder = app.state.models
         if not holder.loaded:
-            if matcher is not None:
-                state = await run_in_threadpool(ModelState.build, matcher, "(in memory)")
-            else:
-                path = config.model_dir
-                log.info("loading model bundle %s", path)
-                state = await run_in_threadpool(lambda: ModelState.build(Matcher.load(Path(path)), path))
-            holder.swap(state)
+            await run_in_threadpool(_first_load, holder, db, config, matcher)
+        watcher = asyncio.create_task(watch_active_model(holder, db, config.reload_poll_seconds))
         try:
             yield
         finally:
+            watcher.cancel()
             app.state.inference.shutdown()
             db.dispose()
 
@@ -72,6 +104,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
     app.state.models = ModelHolder()
     app.state.inference = Inference(INFERENCE_THREADS)
     install_error_handlers(app)
-    for module in (system, recommendations, parks, industries, feedback):
+    app.add_middleware(RequestGate, max_body_bytes=config.max_body_bytes)
+    for module in (system, recommendations, parks, industries, feedback, keys):
         app.include_router(module.router)
     return app

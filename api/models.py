@@ -115,6 +115,16 @@ class Health(BaseModel):
     model_loaded: bool
     model_version: str
     catalogue_size: int
+    pid: int = Field(description="the worker process that answered; each worker reports its own model")
+    last_reload_error: str | None = Field(
+        default=None, description="why the last refused reload on this worker was refused"
+    )
+
+
+class Ready(BaseModel):
+    ready: bool
+    model_version: str
+    pid: int
 
 
 class VersionInfo(BaseModel):
@@ -141,3 +151,38 @@ class ReloadResponse(BaseModel):
     previous_version: str
     path: str
     catalogue_size: int
+
+
+KeyRole = Literal["viewer", "officer", "admin"]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: KeyRole
+    label: str = Field(default="", max_length=200)
+
+
+class KeyInfo(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    org: str
+    role: str
+    label: str
+    created: datetime
+    revoked: datetime | None = None
+
+    @field_validator("created", "revoked")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """SQLite returns naive times; every stored time is UTC."""
+        return value if value is None or value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class KeyCreated(KeyInfo):
+    key: str = Field(description="the key itself; shown in this response only, never stored in clear")
+
+
+class KeyList(BaseModel):
+    items: list[KeyInfo]

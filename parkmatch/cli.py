@@ -105,11 +105,16 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    from matcher.bundle import verify_in_child
     from matcher.cli import cli_recommend
 
+    model_dir = Path(args.model) if args.model else settings.resolved_model_dir()
+    # A malformed ranker.txt with forged checksums aborts LightGBM; test-load it in a child so
+    # this command exits 2 with the reason (a BundleError) instead of dying with 134.
+    verify_in_child(model_dir)
     return cli_recommend(
         firm_path=Path(args.firm),
-        model_dir=Path(args.model) if args.model else settings.resolved_model_dir(),
+        model_dir=model_dir,
         top=args.top,
         fmt=args.format,
         explain_excluded=args.explain_excluded,
@@ -152,6 +157,7 @@ def export_settings(settings: Settings) -> None:
     os.environ["PARKMATCH_MODEL_DIR"] = str(settings.resolved_model_dir())
     os.environ["PARKMATCH_DATABASE_URL"] = settings.resolved_database_url()
     os.environ["PARKMATCH_MAX_BATCH"] = str(settings.max_batch)
+    os.environ["PARKMATCH_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
     if settings.catalogue_path is not None:
         os.environ["PARKMATCH_CATALOGUE_PATH"] = str(settings.catalogue_path)
     # One request is a small, single-firm computation: extra OpenMP threads per worker only
@@ -165,7 +171,9 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers < 1:
         raise CliError(f"--workers must be at least 1, got {args.workers}")
     ensure_model(settings)
-    ensure_admin_key(settings.resolved_database_url(), settings.bootstrap_admin_org)
+    ensure_admin_key(
+        settings.resolved_database_url(), settings.bootstrap_admin_org, settings.home / "bootstrap-admin-key"
+    )
     export_settings(settings)
     return cli_serve(args.host or settings.host, args.port or settings.port, workers=args.workers)
 

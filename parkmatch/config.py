@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_batch: int = 1000
+    max_body_bytes: int = 16 * 1024 * 1024
     bootstrap_admin_org: str = "default"
 
     # Batch matching.
@@ -75,4 +76,5 @@ class Settings(BaseSettings):
             model_dir=self.resolved_model_dir(),
             database_url=self.resolved_database_url(),
             max_batch=self.max_batch,
+            max_body_bytes=self.max_body_bytes,
         )

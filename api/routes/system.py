@@ -1,34 +1,51 @@
-"""GET /health and /version (no key needed) and POST /v1/admin/reload."""
+"""GET /health, /ready and /version (no key needed) and POST /v1/admin/reload."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Admin, ConfigDep, HolderDep, ModelState
+from api.deps import Admin, ConfigDep, DbDep, HolderDep, ModelHolder, ModelState
 from api.errors import ERROR_RESPONSES
-from api.models import ErrorResponse, Health, ReloadRequest, ReloadResponse, VersionInfo
+from api.models import ErrorResponse, Health, Ready, ReloadRequest, ReloadResponse, VersionInfo
 from api.service import parkmatch_version
-from matcher.core import Matcher
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health", response_model=Health, summary="Liveness and the served model")
+@router.get("/health", response_model=Health, summary="Liveness, and this worker's model")
 async def health(request: Request) -> Any:
-    holder = request.app.state.models
+    """Liveness: answers while the process runs.  Each worker reports its own pid and model
+    version, so a mixed fleet is visible; ``/ready`` is the one a load balancer should route on."""
+    holder: ModelHolder = request.app.state.models
+    base = {"status": "ok", "pid": os.getpid(), "last_reload_error": holder.last_error}
     if not holder.loaded:
-        return {"status": "ok", "model_loaded": False, "model_version": "", "catalogue_size": 0}
+        return {**base, "model_loaded": False, "model_version": "", "catalogue_size": 0}
     state: ModelState = holder.state
     return {
-        "status": "ok",
+        **base,
         "model_loaded": True,
         "model_version": state.matcher.model_version,
         "catalogue_size": len(state.parks),
     }
+
+
+@router.get(
+    "/ready",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "no model is loaded on this worker"}},
+    summary="Readiness: 200 once this worker serves a verified model",
+)
+async def ready(request: Request) -> Any:
+    holder: ModelHolder = request.app.state.models
+    if not holder.loaded:
+        return JSONResponse({"ready": False, "model_version": "", "pid": os.getpid()}, status_code=503)
+    return {"ready": True, "model_version": holder.state.matcher.model_version, "pid": os.getpid()}
 
 
 @router.get(
@@ -45,10 +62,6 @@ async def version(holder: HolderDep) -> Any:
     }
 
 
-def _load(path: Path) -> ModelState:
-    return ModelState.build(Matcher.load(path), path)
-
-
 @router.post(
     "/v1/admin/reload",
     response_model=ReloadResponse,
@@ -59,28 +72,35 @@ def _load(path: Path) -> ModelState:
             "description": "the bundle could not be loaded; the old model keeps serving",
         },
     },
-    summary="Load a model bundle and swap it in atomically (admin)",
+    summary="Verify a model bundle, swap it in, and record it so every worker follows (admin)",
 )
-async def reload(holder: HolderDep, config: ConfigDep, _who: Admin, body: ReloadRequest | None = None) -> Any:
+async def reload(
+    holder: HolderDep, config: ConfigDep, db: DbDep, _who: Admin, body: ReloadRequest | None = None
+) -> Any:
     path = Path(body.path) if body is not None and body.path else config.model_dir
     if not holder.reload_lock.acquire(blocking=False):
         raise HTTPException(
             409, detail={"code": "reload_in_progress", "message": "another reload is running"}
         )
     try:
-        state = await run_in_threadpool(_load, path)
+        state = await run_in_threadpool(ModelState.load_verified, path)
+        record = await run_in_threadpool(
+            db.set_active_model, str(path.resolve()), state.matcher.model_version, state.manifest_sha256
+        )
     except Exception as exc:  # BundleError, or anything else a broken bundle throws: keep the old model
+        holder.last_error = f"{type(exc).__name__}: {exc}"
         raise HTTPException(
             409,
             detail={
                 "code": "bundle_invalid",
-                "message": f"{type(exc).__name__}: {exc}; the previous model keeps serving",
+                "message": f"{holder.last_error}; the previous model keeps serving",
                 "field": "path",
             },
         ) from None
     finally:
         holder.reload_lock.release()
-    old = holder.swap(state)
+    old = holder.swap(state, record.generation)
+    holder.last_error = None
     return {
         "model_version": state.matcher.model_version,
         "previous_version": old.matcher.model_version if old else "",

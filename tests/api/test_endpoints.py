@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi.testclient import TestClient
 
 from features.registry import search_codes
@@ -16,8 +18,11 @@ def test_health_and_version_need_no_key(client: TestClient) -> None:
         "model_loaded": True,
         "model_version": "test-small",
         "catalogue_size": h["catalogue_size"],
+        "pid": os.getpid(),
+        "last_reload_error": None,
     }
     assert h["catalogue_size"] > 100
+    assert client.get("/ready").json() == {"ready": True, "model_version": "test-small", "pid": os.getpid()}
     v = client.get("/version").json()
     assert v["model_version"] == "test-small" and v["parkmatch"]
     assert "lightgbm" in v["libraries"]
@@ -26,7 +31,8 @@ def test_health_and_version_need_no_key(client: TestClient) -> None:
 def test_openapi_and_docs(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     expected = {"/v1/recommendations", "/v1/recommendations/batch", "/v1/parks", "/v1/parks/{park_id}"}
-    expected |= {"/v1/industries", "/v1/feedback", "/v1/admin/reload", "/health", "/version"}
+    expected |= {"/v1/industries", "/v1/feedback", "/v1/admin/reload", "/health", "/version", "/ready"}
+    expected |= {"/v1/admin/keys", "/v1/admin/keys/{key_id}"}
     assert expected <= set(spec["paths"])
     err = spec["paths"]["/v1/recommendations"]["post"]["responses"]["422"]["content"]["application/json"][
         "schema"

@@ -38,9 +38,14 @@ def test_bootstrap_admin_only_when_empty(tmp_path: Path, capsys: pytest.CaptureF
     settings = Settings(
         home=tmp_path, database_url=f"sqlite:///{tmp_path / 'k.db'}", bootstrap_admin_org="bootstrap-org"
     )
-    key = ensure_admin_key(settings.resolved_database_url(), settings.bootstrap_admin_org)
-    assert key is not None and key in capsys.readouterr().out
-    assert ensure_admin_key(settings.resolved_database_url(), settings.bootstrap_admin_org) is None
+    key_file = tmp_path / "secret" / "bootstrap-admin-key"
+    key = ensure_admin_key(settings.resolved_database_url(), settings.bootstrap_admin_org, key_file)
+    printed = capsys.readouterr()
+    assert key is not None and key not in printed.out + printed.err  # never into logs
+    assert str(key_file) in printed.err
+    assert key_file.read_text(encoding="utf-8").strip() == key
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert ensure_admin_key(settings.resolved_database_url(), settings.bootstrap_admin_org, key_file) is None
     db = Database(settings.resolved_database_url())
     p = db.authenticate(key)
     assert p is not None and p.role == "admin" and p.org == "bootstrap-org"
