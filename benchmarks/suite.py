@@ -452,7 +452,10 @@ class NaivePeer:
         t1 = time.perf_counter()
         x = pd.concat(frames, ignore_index=True)
         y = np.concatenate(labels)
-        self.model = HistGradientBoostingClassifier(max_iter=200, random_state=seed).fit(x, y)
+        # a feature the catalogue leaves unknown for every park is all NaN, and scikit-learn's
+        # binning cannot take a column without one value: the peer drops such columns
+        self.columns_ = [c for c in x.columns if x[c].notna().any()]
+        self.model = HistGradientBoostingClassifier(max_iter=200, random_state=seed).fit(x[self.columns_], y)
         self.feature_seconds_per_group = (t1 - t0) / max(len(records), 1)
         self.fit_seconds = time.perf_counter() - t1
         self.fit_rows = len(y)
@@ -463,7 +466,7 @@ class NaivePeer:
         if not cand:
             return []
         x = peer_pair_features(firm, self.parks, cand, sims)
-        proba = self.model.predict_proba(x)[:, 1]
+        proba = self.model.predict_proba(x[self.columns_])[:, 1]
         order = np.argsort(-proba)[:top]
         return [(str(self.parks.iloc[cand[i]][S.PARK_ID]), float(proba[i])) for i in order]
 

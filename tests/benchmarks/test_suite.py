@@ -27,6 +27,8 @@ from features import schemas as S
 from features.pairs import FEATURE_NAMES, FirmArrays, ParkArrays, pair_features
 from features.reference import load_parks
 from features.validation import Priors, columns_from_records, prepare
+from matcher.core import Matcher
+from training.synth import World
 
 FIRMS = [
     {
@@ -166,3 +168,25 @@ def test_synth_vectors_and_recall() -> None:
     truth = np.array([[1, 2, 3], [4, 5, 6]])
     assert recall_at(truth, truth, 3) == 1.0
     assert recall_at(np.array([[1, 9, 9], [4, 5, 9]]), truth, 3) == pytest.approx(0.5)
+
+
+def test_the_naive_peer_fits_on_a_catalogue_with_unknown_columns(
+    matcher: Matcher, small_world: tuple[World, object]
+) -> None:
+    """Available land is unknown for every park, so its features are all NaN; the peer must
+    still fit and rank (scikit-learn's binning refuses a column without one value)."""
+    from benchmarks.suite import NaivePeer, firm_records
+
+    world, _ = small_world
+    parks = matcher.parks
+    assert parks[S.AVAILABLE_LAND_MU].isna().all()
+    events = world.events.head(40)
+    by_id = world.firms.set_index(S.FIRM_ID, drop=False)
+    records = firm_records(by_id.loc[events[S.FIRM_ID].to_numpy()].reset_index(drop=True), 40, seed=0)
+    order = {r[S.FIRM_ID]: i for i, r in enumerate(records)}
+    records = [records[order[f]] for f in events[S.FIRM_ID]]
+    peer = NaivePeer(matcher.embedder, parks, matcher.embedder.embed_parks(parks), candidates=20)
+    peer.fit(records, list(events[S.CHOSEN_PARK_ID]), [list(s) for s in events[S.SHORTLIST_PARK_IDS]])
+    assert "land_ratio_log" not in peer.columns_
+    ranked = peer.recommend(records[0])
+    assert len(ranked) == 10 and len({p for p, _ in ranked}) == 10
