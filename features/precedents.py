@@ -69,6 +69,7 @@ class Precedents:
         """``masks``: each case's function bitmask; ``divisions``: its 2-digit code position
         (-1 unknown); ``counties``: destination adcode; ``park_pos``: destination park position
         (-1 when the park is not in the catalogue); ``park_counties``: each park's adcode."""
+        self._memo: dict[tuple[int, int, str | None], np.ndarray] = {}
         keys = sorted({county_key(c) for c in park_counties} | {county_key(c) for c in counties})
         pos = {k: i for i, k in enumerate(keys)}
         self.county_keys_ = keys
@@ -106,7 +107,19 @@ class Precedents:
         return len(self.case_mask_)
 
     def _tables(self, mask: int, div: int, group: str | None) -> np.ndarray:
-        """(3, P) shares for one (function mask, division, excluded group)."""
+        """(:data:`N_FEATURES`, P) shares for one (function mask, division, excluded group).
+
+        Memoised on the fitted state: retrieval and pair features ask for the same keys on every
+        request, and there are at most a few thousand distinct ones."""
+        memo: dict[tuple[int, int, str | None], np.ndarray] = self.__dict__.setdefault("_memo", {})
+        if len(memo) > 100_000:  # a bound for long-running servers
+            memo.clear()
+        key = (mask, div, group)
+        if key not in memo:
+            memo[key] = self._compute_tables(mask, div, group)
+        return memo[key]
+
+    def _compute_tables(self, mask: int, div: int, group: str | None) -> np.ndarray:
         other = np.ones(self.n_cases_, dtype=bool) if group is None else self.case_group_ != group
         fn = other & ((self.case_mask_ & mask) != 0)
         dv = other & (self.case_div_ == div) & (div >= 0)
@@ -137,13 +150,8 @@ class Precedents:
         out = np.zeros((n, k, N_FEATURES), dtype=np.float32)
         cp = np.where(cand < 0, 0, cand)
         groups = exclude_groups if exclude_groups is not None else [None] * n
-        cache: dict[tuple[int, int, str | None], np.ndarray] = {}
         for i in range(n):
-            key = (int(masks[i]), int(divisions[i]), groups[i] or None)
-            table = cache.get(key)
-            if table is None:
-                table = cache[key] = self._tables(*key)
-            out[i] = table[:, cp[i]].T
+            out[i] = self._tables(int(masks[i]), int(divisions[i]), groups[i] or None)[:, cp[i]].T
         return out
 
     def counts(self, mask: int, park: int) -> int:

@@ -65,19 +65,6 @@ DEFINITIONS: dict[str, str] = {
     "embedding": "FAISS similarity (retrieval order)",
     "famous": "the fixed list " + ", ".join(FAMOUS) + " for every case",
 }
-ENTITY_TYPE_CN = {
-    "manufacturer": "制造企业",
-    "wholesale_market": "批发市场",
-    "logistics": "物流企业",
-    "data_centre": "数据中心",
-    "soe_hq": "央企总部及二三级子公司",
-    "private_hq": "民营企业总部",
-    "university": "高校",
-    "hospital": "医院",
-    "research_institute": "科研院所",
-    "school": "中小学",
-    "administrative_unit": "行政事业单位",
-}
 INDUSTRIAL_TYPES = frozenset({"manufacturer", "wholesale_market", "logistics", "data_centre"})
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 from features import reference as R
 from features import schemas as S
 from features.pairs import code_index
-from features.precedents import Precedents, function_mask
+from features.precedents import XIONGAN_COUNTIES, Precedents, function_mask
 from features.validation import columns_from_records
 from matcher import metrics as M
 from matcher.constraints import RULES
@@ -34,7 +34,7 @@ from matcher.core import Matcher
 from training.baselines import scorecard_scores
 from training.report import rnd
 
-XIONGAN_ADCODES = frozenset({"133100", "130638", "130629", "130632"})  # 雄安新区 = 雄县/容城/安新
+XIONGAN_ADCODES = XIONGAN_COUNTIES  # 雄安新区 = 雄县/容城/安新, one destination
 _PUNCT = re.compile(r"[\s·・•—–\-_、,，.。:：/（）()]")
 _PREFIXES = ("河北省", "河北", "天津市", "天津", "北京市", "北京", "原")
 PARK_MATCH_RULE = (
@@ -334,25 +334,3 @@ def case_groups(matcher: Matcher, df: pd.DataFrame, exclude_own_group: bool = Tr
         )
     labels = np.where(cands.parks < 0, -1, labels)
     return CaseGroups(df, x, labels, cands.parks, matched, county)
-
-
-def case_hits(
-    scores: np.ndarray, cand: np.ndarray, matched: list[list[int]], county: list[list[int]], ks: Sequence[int]
-) -> dict[str, np.ndarray]:
-    """Per case, 1/0 hits at each k: county (a top-k park in the destination county or the
-    documented park) and park (the documented park; NaN when the case names no catalogue park)."""
-    out: dict[str, np.ndarray] = {}
-    order = M.order_by_score(scores)
-    ranked = np.take_along_axis(cand, order, axis=1)
-    finite = np.isfinite(np.take_along_axis(scores, order, axis=1))
-    for k in ks:
-        c = np.zeros(len(cand))
-        p = np.full(len(cand), np.nan)
-        for i in range(len(cand)):
-            top = set(ranked[i, :k][finite[i, :k]].tolist())
-            c[i] = float(bool(top & (set(matched[i]) | set(county[i]))))
-            if matched[i]:
-                p[i] = float(bool(top & set(matched[i])))
-        out[f"county_hit@{k}"] = c
-        out[f"park_hit@{k}"] = p
-    return out
