@@ -1,13 +1,19 @@
-"""Durable state of the API: API keys (hashed, never stored in clear) and officers' feedback.
+"""Durable state of the API: API keys (salted hashes, never stored in clear), officers'
+feedback, the active model and the per-key request counts of the rate limit.
 
 SQLAlchemy 2 with SQLite by default (``Settings.resolved_database_url()``); the same tables work
-on PostgreSQL by pointing ``PARKMATCH_DATABASE_URL`` at it.
+on PostgreSQL by pointing ``PARKMATCH_DATABASE_URL`` at it.  The schema is owned by the Alembic
+revisions in :mod:`api.migrations`: a change to these models needs a new revision file there.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import math
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, create_engine, event, func, select
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, create_engine, delete, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -34,8 +41,20 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+# Keys made since the salted scheme carry their id: pm_<16 hex id>_<secret>.
+_KEY_WITH_ID = re.compile(r"^pm_([0-9a-f]{16})_[A-Za-z0-9_-]+$")
+
+
 def hash_key(key: str) -> str:
+    """The unsalted SHA-256 of keys created before per-key salts (``salt`` is NULL); still
+    accepted so that those keys keep working until they are rotated (docs/deploy.md)."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def salted_hash(salt: str, key: str) -> str:
+    """SHA-256 over a per-key random salt and the key: two stored hashes never reveal that two
+    keys are equal, and a table of precomputed hashes is useless against a leaked database."""
+    return hashlib.sha256(bytes.fromhex(salt) + key.encode("utf-8")).hexdigest()
 
 
 class Base(DeclarativeBase):
@@ -50,6 +69,8 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(16))
     label: Mapped[str] = mapped_column(String(200), default="")
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    # 32 hex characters; NULL for a key created before salts, whose key_hash is unsalted.
+    salt: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, default=None)
 
@@ -86,6 +107,17 @@ class ActiveModel(Base):
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class RateCount(Base):
+    """Requests of one key in one fixed window (``window_start``: Unix seconds).  Every worker
+    of every server increments the same row, so a key's limit holds across the whole fleet."""
+
+    __tablename__ = "rate_counts"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_start: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 @dataclass(frozen=True)
 class ActiveRecord:
     generation: int
@@ -120,7 +152,10 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
-        Base.metadata.create_all(self.engine)
+        """Bring the schema to the newest revision (Alembic; a no-op when it is there already)."""
+        from api.migrations import upgrade
+
+        upgrade(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -156,18 +191,20 @@ class Database:
     # --- keys ------------------------------------------------------------------------------
 
     def create_key(self, org: str, role: str, label: str = "") -> tuple[ApiKey, str]:
-        """A new key; the clear text is returned once and only its SHA-256 is stored."""
+        """A new key; the clear text is returned once and only its salted SHA-256 is stored."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         if not org.strip():
             raise ValueError("org must not be blank")
-        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        key_id, salt = secrets.token_hex(8), secrets.token_hex(16)
+        key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         row = ApiKey(
-            id=secrets.token_hex(8),
+            id=key_id,
             org=org.strip(),
             role=role,
             label=label,
-            key_hash=hash_key(key),
+            key_hash=salted_hash(salt, key),
+            salt=salt,
             created=utcnow(),
         )
         with self.session() as s:
@@ -203,14 +240,46 @@ class Database:
         Every request asks the database (one indexed lookup, well under a millisecond): there is
         no per-process cache, so a revocation made by any worker, server or ``parkmatch keys
         revoke`` is refused by every worker on its next request."""
-        digest = hash_key(key)
+        columns = select(ApiKey.id, ApiKey.org, ApiKey.role, ApiKey.revoked, ApiKey.salt, ApiKey.key_hash)
         with self.session() as s:
-            row = s.execute(
-                select(ApiKey.id, ApiKey.org, ApiKey.role, ApiKey.revoked).where(ApiKey.key_hash == digest)
-            ).first()
+            row = None
+            found = _KEY_WITH_ID.match(key)
+            if found is not None:  # one primary-key read, then a constant-time comparison
+                hit = s.execute(columns.where(ApiKey.id == found[1])).first()
+                if hit is not None and hit.salt:
+                    row = hit if hmac.compare_digest(hit.key_hash, salted_hash(hit.salt, key)) else None
+            if row is None:  # a key from before salts
+                legacy = columns.where(ApiKey.key_hash == hash_key(key), ApiKey.salt.is_(None))
+                row = s.execute(legacy).first()
         if row is None or row.revoked is not None:
             return None
         return Principal(key_id=row.id, org=row.org, role=row.role)
+
+    # --- rate limits -----------------------------------------------------------------------
+
+    def count_request(self, key_id: str, window_seconds: int, now: float | None = None) -> tuple[int, int]:
+        """Count one request of ``key_id`` in the current fixed window; returns the window's
+        count including this one and the whole seconds until the window ends (``Retry-After``).
+
+        One upsert per request (``INSERT … ON CONFLICT DO UPDATE … RETURNING``, atomic on SQLite
+        and PostgreSQL); the first request of a window deletes that key's older windows."""
+        now = time.time() if now is None else now
+        start = int(now // window_seconds) * window_seconds
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        upsert = (
+            insert(RateCount)
+            .values(key_id=key_id, window_start=start, count=1)
+            .on_conflict_do_update(
+                index_elements=[RateCount.key_id, RateCount.window_start], set_={"count": RateCount.count + 1}
+            )
+            .returning(RateCount.count)
+        )
+        with self.session() as s:
+            count = int(s.execute(upsert).scalar_one())
+            if count == 1:
+                s.execute(delete(RateCount).where(RateCount.key_id == key_id, RateCount.window_start < start))
+            s.commit()
+        return count, max(1, math.ceil(start + window_seconds - now))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

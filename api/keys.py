@@ -1,5 +1,6 @@
 """``parkmatch keys create|list|revoke``: manage API keys.  A new key is printed once; only its
-SHA-256 is stored, so a lost key cannot be recovered, only revoked and replaced."""
+salted SHA-256 is stored, so a lost key cannot be recovered, only revoked and replaced.  ``list``
+marks keys from before per-key salts (``unsalted``) so that they can be rotated."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ def cli_keys(database_url: str, args: argparse.Namespace) -> int:
             return 0
         if args.keys_command == "list":
             rows = db.list_keys()
-            print(f"{'id':<16}  {'org':<20} {'role':<8} {'created':<19}  {'revoked':<19}  label")
+            print(f"{'id':<16}  {'org':<20} {'role':<8} {'created':<19}  {'revoked':<19}  {'hash':<8}  label")
             for r in rows:
+                scheme = "salted" if r.salt else "unsalted"
                 print(
                     f"{r.id:<16}  {r.org[:20]:<20} {r.role:<8} "
-                    f"{_fmt_time(r, 'created'):<19}  {_fmt_time(r, 'revoked'):<19}  {r.label}"
+                    f"{_fmt_time(r, 'created'):<19}  {_fmt_time(r, 'revoked'):<19}  {scheme:<8}  {r.label}"
                 )
             return 0
         if args.keys_command == "revoke":

@@ -158,6 +158,15 @@ def export_settings(settings: Settings) -> None:
     os.environ["PARKMATCH_DATABASE_URL"] = settings.resolved_database_url()
     os.environ["PARKMATCH_MAX_BATCH"] = str(settings.max_batch)
     os.environ["PARKMATCH_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
+    for name in (
+        "rate_limit_viewer",
+        "rate_limit_officer",
+        "rate_limit_admin",
+        "rate_limit_window_seconds",
+        "batch_threads",
+        "batch_queue",
+    ):
+        os.environ[f"PARKMATCH_{name.upper()}"] = str(getattr(settings, name))
     if settings.catalogue_path is not None:
         os.environ["PARKMATCH_CATALOGUE_PATH"] = str(settings.catalogue_path)
     # One request is a small, single-firm computation: extra OpenMP threads per worker only
@@ -218,6 +227,12 @@ def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from api.keys import cli_keys
 
     return cli_keys(settings.resolved_database_url(), args)
+
+
+def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from api.migrations import cli_db
+
+    return cli_db(settings.resolved_database_url(), args)
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
@@ -320,6 +335,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     k = ks.add_parser("revoke")
     k.add_argument("key_id")
     s.set_defaults(func=_cmd_keys)
+
+    s = sub.add_parser("db", help="the database schema (Alembic revisions)")
+    ds = s.add_subparsers(dest="db_command", required=True)
+    ds.add_parser(
+        "upgrade", help="apply every missing revision (idempotent; run it before serving on PostgreSQL)"
+    )
+    ds.add_parser("current", help="print the database's revision; exit 1 if it is behind")
+    s.set_defaults(func=_cmd_db)
     return p
 
 

@@ -1,14 +1,11 @@
 """The database layer on SQLite and on PostgreSQL: the same suite, both back ends.
 
-PostgreSQL comes from ``PARKMATCH_TEST_POSTGRES_URL`` (default: the machine's
-127.0.0.1:5432, database ``test``); each run gets its own schema, dropped afterwards.  Locally the
-PostgreSQL cases skip with a message when none answers; with ``CI`` set they fail instead.
+PostgreSQL comes from :func:`tests.api.conftest.postgres_schema`: each module gets its own
+schema, dropped afterwards.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,31 +17,13 @@ from api.config import ApiConfig
 from api.db import Database
 from api.main import create_app
 from matcher.core import Matcher
-from tests.api.conftest import FIRM, auth
-
-PG_URL = os.environ.get("PARKMATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from tests.api.conftest import FIRM, auth, postgres_schema
 
 
 @pytest.fixture(scope="module")
 def pg_schema_url() -> Iterator[str]:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL at {PG_URL} ({type(exc).__name__}); set PARKMATCH_TEST_POSTGRES_URL")
-    schema = f"pm_test_{secrets.token_hex(4)}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'create schema "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'drop schema "{schema}" cascade'))
-        engine.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -55,7 +34,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     db = Database(url)
     db.create_all()
     with db.engine.begin() as conn:  # each test starts empty
-        for table in ("feedback", "api_keys", "active_model"):
+        for table in ("feedback", "api_keys", "active_model", "rate_counts"):
             conn.execute(sa.text(f"delete from {table}"))
     db.dispose()
     return url

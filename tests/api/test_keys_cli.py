@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from api.db import Database, hash_key
+from api.db import Database, hash_key, salted_hash
 from api.serve import ensure_admin_key
 from parkmatch.cli import main
 from parkmatch.config import Settings
@@ -24,7 +24,9 @@ def test_keys_create_list_revoke(
     principal = db.authenticate(key)
     assert principal is not None and principal.org == "津冀办" and principal.role == "officer"
     rows = db.list_keys()
-    assert [r.key_hash for r in rows] == [hash_key(key)]  # the hash is stored, never the key
+    # a salted hash is stored, never the key nor its bare SHA-256
+    assert len(rows) == 1 and rows[0].salt and rows[0].key_hash == salted_hash(rows[0].salt, key)
+    assert rows[0].key_hash != hash_key(key)
     assert main(["keys", "list"]) == 0
     listing = capsys.readouterr().out
     assert principal.key_id in listing and key not in listing and "desk 3" in listing
