@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Requests per key per ``window_seconds``, by the key's role; ``0`` means no limit.
+
+    Counted in the database (one row per key and window), so every worker of every server draws
+    from the same allowance; see docs/deploy.md for why a shared count and not per-worker buckets.
+    """
+
+    viewer: int = 300
+    officer: int = 600
+    admin: int = 1200
+    window_seconds: int = 60
+
+    def for_role(self, role: str) -> int:
+        return int(getattr(self, role, 0)) if role in ("viewer", "officer", "admin") else 0
 
 
 @dataclass(frozen=True)
@@ -21,3 +38,9 @@ class ApiConfig:
     max_body_bytes: int = 16 * 1024 * 1024
     # How often each worker checks the database for a reload made elsewhere.
     reload_poll_seconds: float = 1.0
+    # Batch calls run on their own threads, at a lower CPU priority, so that a 1,000-firm batch
+    # never queues in front of single recommendations; at most ``batch_queue`` batch calls per
+    # worker are admitted (running or waiting), the next gets a 503 with Retry-After.
+    batch_threads: int = 1
+    batch_queue: int = 8
+    rate_limits: RateLimits = field(default_factory=RateLimits)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.config import ApiConfig
 from api.db import ROLE_RANK, Database, Principal
+from api.ratelimit import RATE_LIMITED, message, over_limit
 from features import schemas as S
 from features.reference import park_to_profile
 from matcher.bundle import MANIFEST, BundleError, sha256, verify_in_child
@@ -129,28 +132,67 @@ class ModelHolder:
 class Inference:
     """The threads that run the matcher.  Each is limited to one OpenMP/BLAS thread: a request
     is a small computation, and OpenMP teams spinning on a busy machine cost more than they
-    save (measured: ~2 ms per firm single-threaded against 20-40 ms with spinning teams)."""
+    save (measured: ~2 ms per firm single-threaded against 20-40 ms with spinning teams).
 
-    def __init__(self, threads: int = 1) -> None:
+    Single recommendations and batch calls get one ``Inference`` each (``app.state.inference``
+    and ``app.state.batch_inference``), so a 1,000-firm batch (~1.7 s of matcher time) never sits
+    in front of a single firm.  The batch pool's threads run at ``niceness`` (Linux schedules
+    threads separately), so on a busy machine the kernel gives the CPU to single requests first,
+    and it admits at most ``max_pending`` calls (running or waiting): the next one is refused
+    with a 503 instead of piling up bodies in memory.
+    """
+
+    def __init__(self, threads: int = 1, max_pending: int | None = None, niceness: int = 0) -> None:
         self.executor = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="parkmatch-infer", initializer=_one_thread
+            max_workers=threads,
+            thread_name_prefix="parkmatch-infer" if niceness == 0 else "parkmatch-batch",
+            initializer=_one_thread,
+            initargs=(niceness,),
         )
+        self.max_pending = max_pending
+        self.pending = 0
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
+        if self.max_pending is not None and self.pending >= self.max_pending:
+            raise HTTPException(
+                503,
+                detail={
+                    "code": "busy",
+                    "message": (
+                        f"批量请求过多：每个进程最多同时处理 {self.max_pending} 个批量请求，请稍后重试 "
+                        f"(at most {self.max_pending} batch calls at once per worker; retry later)"
+                    ),
+                },
+                headers={"Retry-After": "5"},
+            )
+        self.pending += 1  # only touched on the event loop thread
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor, functools.partial(fn, *args)
+            )
+        finally:
+            self.pending -= 1
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _one_thread() -> None:
+def _one_thread(niceness: int = 0) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
+    if niceness and hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):  # a platform without per-thread priorities runs it as is
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 async def get_inference(request: Request) -> Inference:
     inference: Inference = request.app.state.inference
+    return inference
+
+
+async def get_batch_inference(request: Request) -> Inference:
+    inference: Inference = request.app.state.batch_inference
     return inference
 
 
@@ -198,7 +240,7 @@ async def get_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     gated: Principal | None = getattr(request.state, "principal", None)
-    if gated is not None:  # verified by api.gate.RequestGate before the body was read
+    if gated is not None:  # verified and counted by api.gate.RequestGate before the body was read
         return gated
     key = api_key or (bearer.credentials if bearer is not None else None)
     if not key:
@@ -206,6 +248,14 @@ async def get_principal(
     principal = await run_in_threadpool(db.authenticate, key)
     if principal is None:
         raise _unauthorized("the API key is unknown or revoked")
+    limits = request.app.state.config.rate_limits
+    retry_after = await run_in_threadpool(over_limit, db, limits, principal)
+    if retry_after is not None:
+        raise HTTPException(
+            429,
+            detail={"code": RATE_LIMITED, "message": message(limits, principal.role, retry_after)},
+            headers={"Retry-After": str(retry_after)},
+        )
     return principal
 
 
@@ -230,6 +280,7 @@ def require_role(minimum: str) -> Callable[[Principal], Awaitable[Principal]]:
 ConfigDep = Annotated[ApiConfig, Depends(get_config)]
 ModelDep = Annotated[ModelState, Depends(get_model)]
 InferenceDep = Annotated[Inference, Depends(get_inference)]
+BatchInferenceDep = Annotated[Inference, Depends(get_batch_inference)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 DbDep = Annotated[Database, Depends(get_db)]
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -23,6 +23,7 @@ _CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    429: "rate_limited",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -32,9 +33,17 @@ _CODES = {
 
 # Declared on every route so the OpenAPI document describes what the handlers return.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body is not valid JSON (`field` is `body`)"},
     401: {"model": ErrorResponse, "description": "missing, unknown or revoked API key"},
     403: {"model": ErrorResponse, "description": "the key's role is not allowed here"},
     422: {"model": ErrorResponse, "description": "invalid input; `field` names it"},
+    429: {
+        "model": ErrorResponse,
+        "description": "the key's rate limit is used up; `Retry-After` gives the seconds to wait",
+        "headers": {
+            "Retry-After": {"description": "seconds until the limit resets", "schema": {"type": "integer"}}
+        },
+    },
 }
 PUBLIC_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {422: ERROR_RESPONSES[422]}
 
@@ -63,12 +72,21 @@ def dotted(loc: Sequence[Any]) -> str:
 async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        # FastAPI reports the character position as the location; the field is the whole body.
+        reason = (first.get("ctx") or {}).get("error", "invalid JSON")
+        where = first.get("loc", ("body", "?"))[-1]
+        return error_response(
+            400,
+            "invalid_json",
+            f"请求体不是有效的 JSON（第 {where} 个字符处）"
+            f"(the body is not valid JSON: {reason} at character {where})",
+            "body",
+        )
     field = dotted(first.get("loc", ())) or "body"
     message = str(first.get("msg", "invalid request"))
     if first.get("type") == "extra_forbidden":
         message = f"unknown field '{field}'"
-    elif first.get("type") == "json_invalid":
-        message = f"the body is not valid JSON: {(first.get('ctx') or {}).get('error', message)}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
     return error_response(422, "validation_error", message, field)

@@ -8,7 +8,9 @@ pure ASGI middleware runs first:
 1. ``/v1`` requests with a body (POST, PUT, PATCH) without a valid, unrevoked key get their
    401 before one body byte is read; the verified :class:`~api.db.Principal` is left in
    ``scope["state"]`` for the dependencies.
-2. A declared ``Content-Length`` above ``ApiConfig.max_body_bytes`` gets a 413 at once; a
+2. The key's rate limit is counted (:mod:`api.ratelimit`); over it, a 429 with ``Retry-After``,
+   again before the body is read.
+3. A declared ``Content-Length`` above ``ApiConfig.max_body_bytes`` gets a 413 at once; a
    chunked body is counted as it streams and cut off with a 413 as soon as it passes the cap.
 """
 
@@ -18,6 +20,8 @@ from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import ratelimit
+from api.config import RateLimits
 from api.db import Database, Principal
 from api.errors import error_response
 
@@ -59,9 +63,10 @@ def api_key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class RequestGate:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, rate_limits: RateLimits | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.rate_limits = rate_limits or RateLimits(0, 0, 0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,6 +81,11 @@ class RequestGate:
             principal: Principal | None = await run_in_threadpool(db.authenticate, key)
             if principal is None:
                 await _reply(scope, receive, send, 401, "unauthorized", UNAUTHORIZED)
+                return
+            retry_after = await run_in_threadpool(ratelimit.over_limit, db, self.rate_limits, principal)
+            if retry_after is not None:
+                text = ratelimit.message(self.rate_limits, principal.role, retry_after)
+                await _reply(scope, receive, send, 429, ratelimit.RATE_LIMITED, text, retry_after=retry_after)
                 return
             scope.setdefault("state", {})["principal"] = principal
         declared = _content_length(scope.get("headers", []))
@@ -109,11 +119,20 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 
 
 async def _reply(
-    scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str, field: str | None = None
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    code: str,
+    text: str,
+    field: str | None = None,
+    retry_after: int | None = None,
 ) -> None:
     """Answer without reading the body; uvicorn closes the connection if the client keeps sending."""
     headers: dict[str, str] = {"Connection": "close"}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    response = error_response(status, code, message, field, headers=headers)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    response = error_response(status, code, text, field, headers=headers)
     await response(scope, receive, send)

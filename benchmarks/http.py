@@ -115,6 +115,7 @@ def running_server(
     port: int | None = None,
     startup_timeout: float = 120.0,
     role: str = "admin",
+    rate_limit: int = 10_000_000,
 ) -> Iterator[Server]:
     """Start ``uvicorn parkmatch.app:app_from_env --factory`` on loopback with its own home and
     database, create an API key, wait for ``/health`` and stop the server afterwards."""
@@ -136,6 +137,8 @@ def running_server(
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        # The limiter counts every request as in production; the load itself must not trip it.
+        **{f"PARKMATCH_RATE_LIMIT_{r.upper()}": str(rate_limit) for r in ("viewer", "officer", "admin")},
     }
     cmd = [
         sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory",

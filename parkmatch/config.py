@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.config import ApiConfig
+from api.config import ApiConfig, RateLimits
 from training.config import TrainConfig
 
 
@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     max_batch: int = 1000
     max_body_bytes: int = 16 * 1024 * 1024
     bootstrap_admin_org: str = "default"
+    # Requests per key per window, by role (0: no limit); counted across every worker.
+    rate_limit_viewer: int = 300
+    rate_limit_officer: int = 600
+    rate_limit_admin: int = 1200
+    rate_limit_window_seconds: int = 60
+    # Per worker: threads for batch calls, and how many batch calls may run or wait at once.
+    batch_threads: int = 1
+    batch_queue: int = 8
 
     # Batch matching.
     chunk_rows: int = 20_000
@@ -77,4 +85,12 @@ class Settings(BaseSettings):
             database_url=self.resolved_database_url(),
             max_batch=self.max_batch,
             max_body_bytes=self.max_body_bytes,
+            batch_threads=self.batch_threads,
+            batch_queue=self.batch_queue,
+            rate_limits=RateLimits(
+                viewer=self.rate_limit_viewer,
+                officer=self.rate_limit_officer,
+                admin=self.rate_limit_admin,
+                window_seconds=self.rate_limit_window_seconds,
+            ),
         )

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api import service
-from api.deps import AnyKey, ConfigDep, InferenceDep, ModelDep
+from api.deps import AnyKey, BatchInferenceDep, ConfigDep, InferenceDep, ModelDep
 from api.errors import ERROR_RESPONSES
-from api.models import BatchRequest, BatchResponse
+from api.models import BatchRequest, BatchResponse, ErrorResponse
 from features.schemas import FirmProfile, RecommendationResult
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=ERROR_RESPONSES)
@@ -38,12 +38,13 @@ async def recommend(
     "/recommendations/batch",
     response_model=BatchResponse,
     summary="Rank parks for many firms; bad firms are reported, not fatal",
+    responses={503: {"model": ErrorResponse, "description": "too many batch calls at once; retry later"}},
 )
 async def recommend_batch(
     body: BatchRequest,
     model: ModelDep,
     config: ConfigDep,
-    inference: InferenceDep,
+    batches: BatchInferenceDep,
     _who: AnyKey,
     top: Top = 10,
     explain_excluded: ExplainExcluded = False,
@@ -57,4 +58,4 @@ async def recommend_batch(
                 "field": "firms",
             },
         )
-    return await inference.run(service.recommend_batch, model.matcher, body.firms, top, explain_excluded)
+    return await batches.run(service.recommend_batch_json, model.matcher, body.firms, top, explain_excluded)

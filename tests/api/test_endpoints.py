@@ -112,8 +112,9 @@ def test_malformed_json(client: TestClient, keys: Keys) -> None:
         content=b"{not json",
         headers={**auth(keys.viewer), "Content-Type": "application/json"},
     )
-    assert r.status_code == 422
-    assert r.json()["error"]["code"] == "validation_error"
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert (err["code"], err["field"]) == ("invalid_json", "body") and "不是有效的 JSON" in err["message"]
 
 
 def test_batch_reports_bad_firms_beside_good_ones(client: TestClient, keys: Keys) -> None:
