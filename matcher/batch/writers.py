@@ -1,15 +1,17 @@
 """Final outputs of a batch run (Parquet, CSV, XLSX, and ``OUT.rejects.csv``), streamed from the parts.
 
 Each is written to a temporary file next to its target and renamed only once complete, so a
-crash never leaves a file that looks finished.
+crash never leaves a file that looks finished; the temporary files of a killed run are removed
+by the next run that writes the same output (:func:`reap_stale_temp`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ SHEET_RESULTS = "推荐明细"
 SHEET_REJECTS = "未匹配与拒绝"  # Excel forbids "/" in sheet names
 SHEETS = (SHEET_ABOUT, SHEET_SUMMARY, SHEET_RESULTS, SHEET_REJECTS)
 OUTPUT_FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet", ".pq": "parquet"}
+TEMP_SUFFIX = ".tmp"
 ALLOC_FIELDS = [pa.field(ALLOCATED_RANK, pa.int64()), pa.field(ALLOCATED, pa.bool_())]
 
 
@@ -45,9 +48,44 @@ def check_excel_fits(total_rows: int | None, top: int) -> None:
 
 
 def _tmp_path(out: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    return Path(name)
+    """A new, empty ``.OUT.<pid>.<random>.tmp`` beside ``out``, created with mode 0666 less the
+    umask (so the finished file gets the permissions any other file would, typically 0644;
+    ``mkstemp`` would make it 0600).  Temp files of earlier runs that were killed are removed."""
+    reap_stale_temp(out)
+    while True:
+        path = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return path
+
+
+def reap_stale_temp(out: Path) -> list[Path]:
+    """Remove the temp files of ``out`` left by runs that were killed while writing it (a
+    SIGKILL skips every ``finally``).  A temp file belongs to a dead run when the process id in
+    its name is gone; a run still writing the same output keeps its file."""
+    removed = []
+    for path in out.parent.glob(f".{glob.escape(out.name)}.*{TEMP_SUFFIX}"):
+        pid = path.name[len(out.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @contextlib.contextmanager

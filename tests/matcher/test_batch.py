@@ -271,3 +271,69 @@ def test_dask_equals_local(bundle_path: Path, tmp_path: Path) -> None:
     assert local.rows_read == dask.rows_read == 10_000
     assert key(a) == key(b)
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6)
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from matcher.batch import match_file, writers
+
+def killed(tmp, *args, **kwargs):
+    Path(tmp).write_bytes(b"half a file")
+    os.kill(os.getpid(), signal.SIGKILL)  # no finally, no atexit: as a kill -9 or the OOM killer
+
+writers._write_csv_stream = killed
+match_file(sys.argv[1], sys.argv[2], sys.argv[3], progress=False)
+"""
+
+
+def test_a_kill_during_the_final_write_leaves_a_temp_file_the_next_run_removes(
+    bundle_path: Path, matcher: Matcher, firms: pd.DataFrame, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    inp = write_input(firms.head(10), tmp_path / "in.csv")
+    out = tmp_path / "out.csv"
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(bundle_path), str(inp), str(out)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        timeout=120,
+    )
+    assert child.returncode == -9, child.stderr.decode()[-2000:]
+    left = list(tmp_path.glob(".out.csv.*.tmp"))
+    assert len(left) == 1 and not out.exists()
+    match_file(matcher, inp, out, progress=False)
+    assert out.exists() and not list(tmp_path.glob(".out.csv.*.tmp"))
+
+
+def test_a_live_runs_temp_file_is_kept(tmp_path: Path) -> None:
+    import os
+
+    out = tmp_path / "out.parquet"
+    mine = tmp_path / f".out.parquet.{os.getpid()}.abcd.tmp"
+    mine.write_bytes(b"being written")
+    other = tmp_path / ".other.parquet.1.abcd.tmp"
+    other.write_bytes(b"another output's")
+    assert writers.reap_stale_temp(out) == []
+    assert mine.exists() and other.exists()
+
+
+def test_outputs_get_ordinary_permissions(matcher: Matcher, firms: pd.DataFrame, tmp_path: Path) -> None:
+    """0666 less the umask, as any file the officer's tools write; not mkstemp's 0600."""
+    import os
+
+    inp = write_input(firms.head(10), tmp_path / "in.parquet")
+    old = os.umask(0o027)
+    try:
+        match_file(matcher, inp, tmp_path / "a.csv", progress=False)
+    finally:
+        os.umask(old)
+    match_file(matcher, inp, tmp_path / "b.xlsx", progress=False)
+    for name in ("a.csv", "a.csv.rejects.csv", "a.csv.firms.csv"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
+    assert (tmp_path / "b.xlsx").stat().st_mode & 0o777 == 0o666 & ~old
