@@ -6,6 +6,7 @@ the integration tests.  Everything binds to 127.0.0.1 and every loop is bounded 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -260,4 +261,201 @@ def run_http_benchmark(
         "p99_ms": pct(99),
         "max_ms": round(float(arr.max()), 2) if arr.size else float("nan"),
         "cpu_count": os.cpu_count(),
+    }
+
+
+def _extra_key(server: Server, role: str, label: str) -> str:
+    """Another key on the server's database (each batch client sends with its own key)."""
+    db = Database(f"sqlite:///{(server.log_path.parent / 'parkmatch.db').as_posix()}")
+    try:
+        return db.create_key("bench", role, label)[1]
+    finally:
+        db.dispose()
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(np.asarray(values), q)), 2) if values else float("nan")
+
+
+@dataclass
+class _Loop:
+    """A client thread posting until ``stop``: latencies (ms) and every status it got."""
+
+    statuses: list[int]
+    latencies: list[float]
+    thread: threading.Thread
+
+
+def _loop(url: str, key: str, stop: threading.Event, send: Any, timeout: float = 120.0) -> _Loop:
+    loop = _Loop([], [], threading.Thread(daemon=True))
+
+    def run() -> None:
+        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=timeout) as client:
+            n = 0
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    status = send(client, n).status_code
+                except httpx.HTTPError:
+                    status = 599  # no answer at all: counted with the 5xx
+                loop.latencies.append((time.perf_counter() - t0) * 1000.0)
+                loop.statuses.append(status)
+                n += 1
+
+    loop.thread = threading.Thread(target=run, daemon=True)
+    loop.thread.start()
+    return loop
+
+
+def _single(client: httpx.Client, n: int) -> httpx.Response:
+    return client.post("/v1/recommendations", json=BENCH_FIRMS[n % len(BENCH_FIRMS)])
+
+
+def _batch_of(size: int) -> Any:
+    """Encoded once: the load clients share the measuring process, and its CPU, with the
+    single-firm clients."""
+    firms = [{**BENCH_FIRMS[i % len(BENCH_FIRMS)], "firm_id": str(i)} for i in range(size)]
+    body = json.dumps({"firms": firms}, ensure_ascii=False).encode("utf-8")
+    headers = {"Content-Type": "application/json"}
+    return lambda client, _n: client.post("/v1/recommendations/batch", content=body, headers=headers)
+
+
+def _run_for(seconds: float, loops: list[_Loop], stop: threading.Event) -> None:
+    time.sleep(seconds)
+    stop.set()
+    for loop in loops:
+        loop.thread.join(timeout=180)
+
+
+def run_batch_isolation(
+    model_dir: Path,
+    seconds: float = 20,
+    workers: int = 2,
+    single_clients: int = 2,
+    batch_keys: int = 2,
+    batch_size: int = 1000,
+) -> dict[str, Any]:
+    """Single-firm latency alone, then while ``batch_keys`` keys (one client each) send
+    ``batch_size``-firm batches back to back; both phases on the same server in the same run.
+
+    The claim it checks: single p99 under the batch load stays within 2× its unloaded value."""
+    with (
+        tempfile.TemporaryDirectory(prefix="parkmatch-isolation-") as tmp,
+        running_server(Path(model_dir), Path(tmp), workers=workers) as server,
+    ):
+        warm = threading.Event()
+        _run_for(2.0, [_loop(server.url, server.api_key, warm, _single) for _ in range(single_clients)], warm)
+        phases: dict[str, Any] = {}
+        for phase in ("unloaded", "batch_load"):
+            stop = threading.Event()
+            batches = []
+            if phase == "batch_load":
+                send = _batch_of(batch_size)
+                for i in range(batch_keys):
+                    batches.append(_loop(server.url, _extra_key(server, "viewer", f"batch {i}"), stop, send))
+                time.sleep(3.0)  # the batches are running before single latencies are counted
+            singles = [_loop(server.url, server.api_key, stop, _single) for _ in range(single_clients)]
+            load_start = os.getloadavg()[0]
+            _run_for(seconds, singles + batches, stop)
+            lat = [x for s in singles for x in s.latencies]
+            statuses = [x for s in singles + batches for x in s.statuses]
+            phases[phase] = {
+                "single_requests": len(lat),
+                "single_p50_ms": _pct(lat, 50),
+                "single_p99_ms": _pct(lat, 99),
+                "batches_done": sum(st == 200 for b in batches for st in b.statuses),
+                "batch_p50_s": round(_pct([x for b in batches for x in b.latencies], 50) / 1000, 2)
+                if batches
+                else None,
+                "non_200": sum(st != 200 for st in statuses),
+                "load_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
+            }
+    unloaded, loaded = phases["unloaded"]["single_p99_ms"], phases["batch_load"]["single_p99_ms"]
+    return {
+        "workers": workers,
+        "single_clients": single_clients,
+        "batch_keys": batch_keys,
+        "batch_size": batch_size,
+        "seconds_per_phase": seconds,
+        **phases,
+        "p99_ratio": round(loaded / unloaded, 2) if unloaded else None,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _worker_rss(server: Server) -> dict[int, int]:
+    """RSS in bytes of each uvicorn worker process (the children of the supervisor)."""
+    import psutil
+
+    out = {}
+    supervisor = psutil.Process(server.process.pid)
+    for child in supervisor.children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):  # not the resource tracker
+                out[child.pid] = child.memory_info().rss
+        except psutil.Error:
+            continue
+    return out or {supervisor.pid: supervisor.memory_info().rss}  # one worker runs in the supervisor
+
+
+def run_soak(
+    model_dir: Path, seconds: float = 60, workers: int = 2, reload_every: float = 10, batch_size: int = 200
+) -> dict[str, Any]:
+    """``seconds`` of mixed traffic on loopback: two single-firm clients, one batch client, one
+    feedback client and a reload every ``reload_every`` seconds.  Reports 5xx answers, feedback
+    rows against 201s (lost writes) and each worker's RSS at the start and the end."""
+    with (
+        tempfile.TemporaryDirectory(prefix="parkmatch-soak-") as tmp,
+        running_server(Path(model_dir), Path(tmp), workers=workers) as server,
+    ):
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": server.api_key}, timeout=30) as c:
+            park_id = _single(c, 0).json()["recommendations"][0]["park_id"]
+        warm = threading.Event()
+        _run_for(3.0, [_loop(server.url, server.api_key, warm, _single) for _ in range(2)], warm)
+        rss_start = _worker_rss(server)
+
+        def feedback(client: httpx.Client, n: int) -> httpx.Response:
+            body = {"firm_name": f"北京某企业{n}", "park_id": park_id, "outcome": "shortlisted"}
+            return client.post("/v1/feedback", json=body)
+
+        began = time.monotonic()
+
+        def reload(client: httpx.Client, n: int) -> httpx.Response:
+            # on a fixed 10 s schedule, however long each reload takes
+            stop.wait(max(0.0, began + (n + 1) * reload_every - time.monotonic()))
+            return client.post("/v1/admin/reload", json={"path": str(model_dir)})
+
+        stop = threading.Event()
+        key = server.api_key
+        loops = {
+            "single": [_loop(server.url, key, stop, _single) for _ in range(2)],
+            "batch": [_loop(server.url, key, stop, _batch_of(batch_size))],
+            "feedback": [_loop(server.url, key, stop, feedback)],
+            "reload": [_loop(server.url, key, stop, reload)],
+        }
+        _run_for(seconds, [x for v in loops.values() for x in v], stop)
+        rss_end = _worker_rss(server)
+        db = Database(f"sqlite:///{(Path(tmp) / 'parkmatch.db').as_posix()}")
+        try:
+            from api.db import Feedback
+
+            with db.session() as s:
+                rows = s.query(Feedback).count()
+        finally:
+            db.dispose()
+    statuses = {name: [st for x in v for st in x.statuses] for name, v in loops.items()}
+    return {
+        "seconds": seconds,
+        "workers": workers,
+        "requests": {name: len(v) for name, v in statuses.items()},
+        "status_counts": {
+            name: {str(code): v.count(code) for code in sorted(set(v))} for name, v in statuses.items()
+        },
+        "5xx": sum(st >= 500 for v in statuses.values() for st in v),
+        "feedback_201": statuses["feedback"].count(201),
+        "feedback_rows": rows,
+        "lost_writes": statuses["feedback"].count(201) - rows,
+        "rss_mib_start": {str(k): round(v / 2**20, 1) for k, v in sorted(rss_start.items())},
+        "rss_mib_end": {str(k): round(v / 2**20, 1) for k, v in sorted(rss_end.items())},
+        "load_1min_end": round(os.getloadavg()[0], 2),
     }

@@ -1,11 +1,13 @@
 """``parkmatch bench``: parkmatch's figures side by side with a naive peer, on this machine.
 
-Five sections (see ``docs/benchmarks.md`` for the latest full run):
+Five sections, the second in three parts (see ``docs/benchmarks.md`` for the latest full run):
 
 1. one recommendation in-process (``Matcher.recommend``) against the pandas/scikit-learn code a
    data scientist writes first (:class:`NaivePeer`), plus the retrieval step alone (FAISS exact
    inner product against ``sklearn.neighbors.NearestNeighbors``);
-2. HTTP over loopback (:func:`benchmarks.http.run_http_benchmark`);
+2. HTTP over loopback (:func:`benchmarks.http.run_http_benchmark`); single-firm p99 alone and
+   beside two keys' 1,000-firm batches (:func:`~benchmarks.http.run_batch_isolation`); a soak of
+   mixed traffic with reloads (:func:`~benchmarks.http.run_soak`: 5xx, lost writes, worker RSS);
 3. batch matching (:func:`benchmarks.batch.benchmark_batch`), local and Dask, with LightGBM's
    predict-only time on the same rows as the floor;
 4. training a bundle on the default simulated world in a child process (seconds, peak RSS);
@@ -780,6 +782,68 @@ def bench_http(ctx: Context) -> None:
     )
 
 
+def bench_isolation(ctx: Context) -> None:
+    """Single-firm p99 alone and under two keys' 1,000-firm batches, on one server in one run."""
+    sec = "2b HTTP batch isolation"
+    seconds = 10 if ctx.quick else 20
+    from benchmarks.http import run_batch_isolation
+
+    log(f"HTTP batch isolation: 2 single clients, {seconds} s alone then {seconds} s beside 2 batch keys")
+    res = run_batch_isolation(ctx.model_dir, seconds=seconds)
+    ctx.results["isolation"] = res
+    r = res["p99_ratio"]
+    ctx.rows.append(Row(sec, "single p99, no batches", res["unloaded"]["single_p99_ms"], None, "ms"))
+    ctx.rows.append(
+        Row(
+            sec,
+            "single p99, 2 keys × 1,000-firm batches",
+            res["batch_load"]["single_p99_ms"],
+            None,
+            "ms",
+            None,
+            "≤2× unloaded",
+            r is not None and r <= 2.0,
+            f"ratio {r}; {res['batch_load']['batches_done']} batches; load {res['batch_load']['load_1min']}",
+        )
+    )
+
+
+def bench_soak(ctx: Context) -> None:
+    """60 s of singles, batches, feedback and a reload every 10 s: 5xx, lost writes, RSS."""
+    sec = "2c HTTP soak"
+    from benchmarks.http import run_soak
+
+    seconds = 20 if ctx.quick else 60
+    log(f"HTTP soak: {seconds} s of singles, batches, feedback and a reload every 10 s")
+    res = run_soak(ctx.model_dir, seconds=seconds)
+    ctx.results["soak"] = res
+    ctx.rows.append(Row(sec, "5xx answers", res["5xx"], None, "", None, "0", res["5xx"] == 0))
+    ctx.rows.append(
+        Row(
+            sec,
+            "lost feedback writes",
+            res["lost_writes"],
+            None,
+            "",
+            None,
+            "0",
+            res["lost_writes"] == 0,
+            f"{res['feedback_201']} × 201, {res['feedback_rows']} rows",
+        )
+    )
+    growth = [res["rss_mib_end"].get(pid, math.nan) - mib for pid, mib in res["rss_mib_start"].items()]
+    ctx.rows.append(
+        Row(
+            sec,
+            "worker RSS growth (max)",
+            round(max(growth), 1) if growth else None,
+            None,
+            "MiB",
+            note=f"start {res['rss_mib_start']}, end {res['rss_mib_end']}",
+        )
+    )
+
+
 # --- section 3: batch -----------------------------------------------------------------------
 
 
@@ -1292,7 +1356,12 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def cli_bench(settings: BenchConfig, quick: bool, json_out: Path | None) -> int:
+SECTIONS = ("single", "http", "isolation", "soak", "batch", "training", "retrieval")
+
+
+def cli_bench(
+    settings: BenchConfig, quick: bool, json_out: Path | None, only: Sequence[str] | None = None
+) -> int:
     t0 = time.perf_counter()
     info = machine_info()
     log(
@@ -1311,10 +1380,18 @@ def cli_bench(settings: BenchConfig, quick: bool, json_out: Path | None) -> int:
     sections: list[tuple[str, Callable[[Context], None]]] = [
         ("single", bench_single),
         ("http", bench_http),
+        ("isolation", bench_isolation),
+        ("soak", bench_soak),
         ("batch", bench_batch),
         ("training", bench_training),
         ("retrieval", bench_retrieval),
     ]
+    if only:
+        unknown = set(only) - set(SECTIONS)
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise ValueError(f"unknown bench section(s) {names}; use {', '.join(SECTIONS)}")
+        sections = [(name, fn) for name, fn in sections if name in only]
     for name, fn in sections:
         ts = time.perf_counter()
         try:

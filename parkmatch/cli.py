@@ -220,7 +220,8 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from benchmarks.suite import BenchConfig, cli_bench
 
     config = BenchConfig(home=settings.home, train=settings.train_config(), chunk_rows=settings.chunk_rows)
-    return cli_bench(config, quick=args.quick, json_out=Path(args.json) if args.json else None)
+    only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
+    return cli_bench(config, quick=args.quick, json_out=Path(args.json) if args.json else None, only=only)
 
 
 def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
@@ -323,6 +324,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="benchmarks with peers side by side")
     s.add_argument("--quick", action="store_true")
     s.add_argument("--json", help="write the full results as JSON here")
+    s.add_argument(
+        "--only",
+        help="comma-separated sections: single, http, isolation (single p99 beside batches), soak, "
+        "batch, training, retrieval",
+    )
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("keys", help="manage API keys")
