@@ -6,11 +6,11 @@ Every request model forbids unknown fields, like :class:`features.schemas.FirmPr
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from features.schemas import ParkProfile, RecommendationResult
+from features.schemas import LeadRow, ParkProfile, RecommendationResult
 
 Outcome = Literal["shortlisted", "visited", "signed", "landed", "rejected"]
 IndustryLevel = Literal["门类", "大类", "中类", "小类"]
@@ -186,3 +186,12 @@ class KeyCreated(KeyInfo):
 
 class KeyList(BaseModel):
     items: list[KeyInfo]
+
+
+class ParkBriefRequest(BaseModel):
+    """The leads a park brief lists and the what-if lines it closes with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    leads: list[LeadRow] = Field(default_factory=list, max_length=500)
+    what_if: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list, max_length=50)

@@ -16,6 +16,8 @@ from api.models import BatchResponse, FeedbackIn
 from features import schemas as S
 from features.reference import load_industries
 from features.registry import search_codes
+from matcher.brief import firm_brief, park_brief
+from matcher.brief_pdf import firm_brief_pdf, park_brief_pdf
 from matcher.core import Matcher
 
 
@@ -26,6 +28,24 @@ def recommend_one(matcher: Matcher, firm: S.FirmProfile, top: int, explain_exclu
         e = errors[0]
         raise HTTPException(422, detail={"code": "validation_error", "message": e.reason, "field": e.field})
     return results[0]
+
+
+def firm_brief_bytes(matcher: Matcher, firm: S.FirmProfile) -> bytes:
+    """The firm brief as PDF, from the same scoring path as ``POST /v1/recommendations``."""
+    try:
+        return firm_brief_pdf(firm_brief(matcher, firm))
+    except ValueError as exc:
+        raise HTTPException(422, detail={"code": "validation_error", "message": str(exc)}) from None
+
+
+def park_brief_bytes(matcher: Matcher, park_id: str, leads: list[S.LeadRow], what_if: list[str]) -> bytes:
+    try:
+        brief = park_brief(matcher.parks, park_id, matcher.model_version, leads, what_if)
+    except KeyError:
+        raise HTTPException(
+            404, detail={"code": "not_found", "message": f"no park with id {park_id!r}", "field": "park_id"}
+        ) from None
+    return park_brief_pdf(brief)
 
 
 def recommend_batch(

@@ -378,14 +378,14 @@ class ParkSources:
         pid = str(park[S.PARK_ID])
         out: dict[str, str] = {}
         for field in S.PROVENANCE_FIELDS:
-            if _is_blank(park.get(field)):
+            if is_blank(park.get(field)):
                 out[field] = "unknown"
             else:
                 out[field] = self.level.get((pid, field), "estimated")
         return out
 
 
-def _is_blank(value: object) -> bool:
+def is_blank(value: object) -> bool:
     if value is None:
         return True
     if isinstance(value, float) and math.isnan(value):
@@ -439,7 +439,7 @@ def load_park_sources(path: str | Path | None = None, parks: pd.DataFrame | None
         for j, park in enumerate(parks.to_dict("records")):
             pid = str(park[S.PARK_ID])
             for field in S.PROVENANCE_FIELDS:
-                if not _is_blank(park.get(field)) and (pid, field) not in level:
+                if not is_blank(park.get(field)) and (pid, field) not in level:
                     raise ReferenceDataError(
                         path,
                         None,
@@ -508,7 +508,7 @@ def provenance_table(parks: pd.DataFrame) -> pd.DataFrame:
 
 
 def _none_if_blank(value: object) -> object:
-    return None if _is_blank(value) and not isinstance(value, list) else value
+    return None if is_blank(value) and not isinstance(value, list) else value
 
 
 def park_to_profile(row: dict[str, object]) -> S.ParkProfile:
@@ -516,7 +516,7 @@ def park_to_profile(row: dict[str, object]) -> S.ParkProfile:
 
     def level(col: str) -> int | None:
         v = row[col]
-        return None if _is_blank(v) else int(v)  # type: ignore[call-overload]
+        return None if is_blank(v) else int(v)  # type: ignore[call-overload]
 
     subsidies = {item: level(f"subsidy_{item}") for item in S.SUBSIDY_ITEMS}
     drop = set(S.SUBSIDY_COLUMNS) | {S.KEEPS_BEIJING_REGISTRATION}
@@ -526,9 +526,9 @@ def park_to_profile(row: dict[str, object]) -> S.ParkProfile:
     for col in S.PARK_LIST_COLUMNS:
         data[col] = [str(x) for x in row[col]]  # type: ignore[attr-defined]
     reg = row[S.KEEPS_BEIJING_REGISTRATION]
-    data["subsidies"] = {**subsidies, "keeps_beijing_registration": None if _is_blank(reg) else bool(reg)}
+    data["subsidies"] = {**subsidies, "keeps_beijing_registration": None if is_blank(reg) else bool(reg)}
     port = row[S.PORT_ACCESS]
-    data[S.PORT_ACCESS] = None if _is_blank(port) else bool(port)
+    data[S.PORT_ACCESS] = None if is_blank(port) else bool(port)
     for col in (S.LAND_GRADE, S.CAPACITY_PER_YEAR):
         data[col] = level(col)
     data[S.PROVENANCE] = park_provenance(row)

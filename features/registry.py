@@ -45,6 +45,8 @@ FUNCTION_ZH: dict[str, str] = {
     "科研": "research",
     "研究": "research",
     "科研院所": "research",
+    "行政办公": "administration",
+    "行政事业单位": "administration",
 }
 SUBSIDY_ZH: dict[str, str] = {
     "税收": "tax",

@@ -457,6 +457,43 @@ FIELD_ZH: dict[str, str] = {
     INDUSTRY_CODE_2011: "行业代码(2011)",
 }
 
+# Chinese names of the catalogue fields an officer reads on a park (briefs, reports).
+PARK_FIELD_ZH: dict[str, str] = {
+    LAT: "纬度",
+    LNG: "经度",
+    INDUSTRY_CODES: "主导产业",
+    APPROVED_AREA_HA: "核准面积",
+    APPROVED_DATE: "批准设立",
+    AVAILABLE_LAND_MU: "可用土地",
+    LAND_PRICE: "工业用地价格",
+    LAND_PRICE_FLOOR: "工业用地最低价",
+    TALENT_POOL: "人才储备指数",
+    "subsidy_tax": "税收优惠",
+    "subsidy_land": "用地优惠",
+    "subsidy_rent": "租金优惠",
+    "subsidy_talent": "人才政策",
+    "subsidy_equipment": "设备补贴",
+    "subsidy_rnd": "研发补贴",
+    KEEPS_BEIJING_REGISTRATION: "可保留北京注册",
+    RAIL_MINUTES: "铁路到北京",
+    DISTANCE_KM: "距天安门",
+    PORT_ACCESS: "临港",
+    RESTRICTED_INDUSTRIES: "限制行业",
+    MAX_POLLUTION_LEVEL: "准入污染上限",
+    CAPACITY_PER_YEAR: "年承接能力",
+    LAND_GRADE: "土地等别",
+    DESIGNATED_FUNCTIONS: "定向承接功能",
+    DESIGNATED_INDUSTRIES: "定向承接产业",
+}
+# How a value's provenance is written next to it; an unknown value is written 未知 instead.
+PROVENANCE_ZH: dict[str, str] = {
+    "official": "官方",
+    "sourced": "有来源",
+    "estimated": "估",
+    "unknown": "未知",
+}
+UNKNOWN_ZH = "未知"
+
 # --- the output contract ----------------------------------------------------------------------
 # One definition of what a recommendation carries.  The API nests the criteria in a dictionary
 # (``Recommendation``); batch files and data frames flatten them into one column each, in this
@@ -713,3 +750,39 @@ class RecommendationResult(BaseModel):
     no_match: str | None = Field(
         default=None, description="for no_feasible_park: the binding rules and the nearest relaxation"
     )
+
+
+# --- leads for a park's brief ---------------------------------------------------------------
+# A lead is a firm the park could approach: how good a lead it is, how pressed it is to leave
+# Beijing, where the park stands in the firm's own ranking and which park is its first choice.
+
+LEAD_FIRM_NAME = "firm_name"
+LEAD_SCORE = "lead_score"
+RELOCATION_PRESSURE = "relocation_pressure"
+PARK_RANK = "park_rank"
+COMPETITOR = "competitor"
+LEAD_FIELD_ZH: dict[str, str] = {
+    LEAD_FIRM_NAME: "企业名称",
+    LEAD_SCORE: "线索得分",
+    RELOCATION_PRESSURE: "迁出压力",
+    PARK_RANK: "本园排名",
+    COMPETITOR: "首选竞争园区",
+    REASONS: "理由",
+}
+LEAD_HEADER_ALIASES: dict[str, str] = {v: k for k, v in LEAD_FIELD_ZH.items()}
+
+
+class LeadRow(BaseModel):
+    """One lead as a park brief lists it.  ``competitor`` is the firm's first-choice park when it
+    is not this one; blank when this park is the firm's first choice."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    firm_name: str = Field(min_length=1, max_length=200)
+    lead_score: float = Field(allow_inf_nan=False)
+    relocation_pressure: float | None = Field(default=None, ge=0, le=1)
+    park_rank: int | None = Field(default=None, ge=1)
+    competitor: str | None = Field(default=None, max_length=200)
+    reasons: list[str] = Field(default_factory=list)
+
+    _split = field_validator(REASONS, mode="before")(classmethod(lambda cls, v: _split_list(v)))

@@ -752,7 +752,43 @@ _VALUE_TEXT: dict[str, Callable[[Any], str]] = {
     S.NEEDS_PORT: lambda v: "是" if v else "否",
     S.POLLUTION_LEVEL: lambda v: {"low": "低", "medium": "中", "high": "高"}.get(str(v), str(v)),
     S.SUBSIDY_PRIORITIES: lambda v: "、".join(_SUBSIDY_LABEL.get(x, x) for x in v) or "无",
+    S.REVENUE_CNY_10K: lambda v: f"{v:.0f} 万元",
+    S.ORIGIN_DISTRICT: lambda v: _district_name(str(v)),
+    S.CHAIN_PARTNER_CODES: lambda v: "、".join(_code_name(str(x)) for x in v),
 }
+
+
+def _district_name(adcode: str) -> str:
+    """A Beijing district's name for its adcode (validation stores the code)."""
+    names = R.beijing_districts().astype({"adcode": str}).set_index("adcode")["district"]
+    return str(names.get(adcode, adcode))
+
+
+def function_label(function: str) -> str:
+    """The Chinese word an officer uses for a function (``production`` → 生产)."""
+    return _FUNCTION_LABEL.get(function, function)
+
+
+def firm_values(batch: FirmBatch, i: int) -> dict[str, str]:
+    """Every field of firm ``i`` that has a value, as an officer reads it, in input order; the
+    imputed ones are the texts of :func:`imputed_values` (marked 估), the rest are as given.
+
+    A brief shows the profile the ranking actually used, so a guessed value is never mistaken
+    for one the firm stated."""
+    imputed = imputed_values(batch, i)
+    out: dict[str, str] = {}
+    for name in S.FIRM_COLUMNS:
+        if name in (S.FIRM_ID, S.NAME):
+            continue
+        if name in imputed:
+            out[name] = imputed[name]
+            continue
+        col = batch.cols.get(name)
+        value = None if col is None else col[i]
+        if _missing(value) or (isinstance(value, list) and not value):
+            continue
+        out[name] = _VALUE_TEXT.get(name, str)(value)
+    return out
 
 
 def imputed_values(batch: FirmBatch, i: int) -> dict[str, str]:

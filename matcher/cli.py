@@ -63,3 +63,35 @@ def cli_recommend(firm_path: Path, model_dir: Path, top: int, fmt: str, explain_
     else:
         sys.stdout.write(format_table(result) + "\n")
     return 0
+
+
+def cli_brief(
+    kind: str,
+    target: str,
+    out: Path,
+    model_dir: Path,
+    leads: Path | None = None,
+    overwrite: bool = False,
+) -> int:
+    """``parkmatch brief firm FIRM.json`` / ``parkmatch brief park PARK_ID``: a PDF brief."""
+    from matcher.brief import firm_brief, park_brief, read_leads
+    from matcher.brief_pdf import firm_brief_pdf, park_brief_pdf
+
+    if out.exists() and not overwrite:
+        raise ValueError(f"{out} 已存在；加 --overwrite 覆盖")
+    if kind == "firm":
+        if leads is not None:
+            raise ValueError("--leads 只用于园区简报（brief park）")
+        profile = read_profile(Path(target))
+        data = firm_brief_pdf(firm_brief(Matcher.load(model_dir), profile))
+    else:
+        rows, what_if = read_leads(leads) if leads is not None else ([], [])
+        matcher = Matcher.load(model_dir)
+        try:
+            brief = park_brief(matcher.parks, target, matcher.model_version, rows, what_if)
+        except KeyError:
+            raise ValueError(f"园区编号 {target!r} 不在目录中（见 parkmatch parks）") from None
+        data = park_brief_pdf(brief)
+    out.write_bytes(data)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0

@@ -464,12 +464,20 @@ class Matcher:
     ) -> S.RecommendationResult:
         """One firm: a batch of one, as the typed result the API serves.  Raises ``ValueError``
         naming the field if the profile is invalid."""
+        return self.recommend_one(profile, top, explain_excluded)[1]
+
+    def recommend_one(
+        self, profile: S.FirmProfile | Mapping[str, Any], top: int = 10, explain_excluded: bool = False
+    ) -> tuple[FirmBatch, S.RecommendationResult]:
+        """:meth:`recommend`, also returning the prepared batch of one: a brief shows the
+        profile the ranking used (given and imputed values) next to the result."""
         record = profile.model_dump() if isinstance(profile, S.FirmProfile) else dict(profile)
-        results, errors = self.recommend_records([record], top, explain_excluded)
+        batch, errors = self.prepare(columns_from_records([record]))
         if errors:
             e = errors[0]
             raise ValueError(f"field '{e.field}': {e.reason}")
-        return S.RecommendationResult.model_validate(results[0])
+        result = self.results(self.match(batch, top, explain_excluded))[0]
+        return batch, S.RecommendationResult.model_validate(result)
 
     def recommend_frame(self, df: pd.DataFrame, top: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
         """A data scientist's entry: firms as a DataFrame → (long recommendations, rejected rows)."""

@@ -121,6 +121,22 @@ def _cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _cmd_brief(args: argparse.Namespace, settings: Settings) -> int:
+    from matcher.bundle import verify_in_child
+    from matcher.cli import cli_brief
+
+    model_dir = Path(args.model) if args.model else settings.resolved_model_dir()
+    verify_in_child(model_dir)
+    return cli_brief(
+        kind=args.kind,
+        target=args.target,
+        out=Path(args.output),
+        model_dir=model_dir,
+        leads=Path(args.leads) if args.leads else None,
+        overwrite=args.overwrite,
+    )
+
+
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from training.evaluate import cli_evaluate
 
@@ -284,6 +300,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("json", "table"), default="json")
     s.add_argument("--explain-excluded", action="store_true")
     s.set_defaults(func=_cmd_recommend)
+
+    s = sub.add_parser("brief", help="a one-page Chinese brief (PDF) for a firm or a park")
+    s.add_argument("kind", choices=("firm", "park"))
+    s.add_argument("target", help="firm: FirmProfile JSON file (or -); park: its park_id")
+    s.add_argument("-o", "--output", required=True, help="the PDF to write")
+    s.add_argument("--leads", help="park only: leads as JSON or CSV (see docs/briefs.md)")
+    s.add_argument("--model")
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=_cmd_brief)
 
     s = sub.add_parser("evaluate", help="offline evaluation against baselines and real relocations")
     s.add_argument("--model")

@@ -116,7 +116,7 @@ def _zh(names: list[str]) -> list[str]:
     return [S.OUTPUT_HEADERS_ZH.get(n, n) for n in names]
 
 
-UNKNOWN_ZH = "未知"
+UNKNOWN_ZH = S.UNKNOWN_ZH
 # Displayed precision in the officer's workbook; the Parquet and CSV keep the contract's rounding.
 _DISPLAY_DIGITS = {S.SCORE: 3, **{c: 2 for c in S.CRITERIA}}
 _WIDTHS = {
