@@ -250,6 +250,7 @@ class WhatIf(BaseModel):
     to: float | None
     new_rank: int = Field(description="the rank after re-scoring a copy of the catalogue with the change")
     text: str
+    changes: dict[str, float] = Field(description="every catalogue value the change sets, by field")
 
     model_config = ConfigDict(populate_by_name=True)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -74,7 +75,6 @@ SCOPES: dict[str, tuple[str, ...] | None] = {
     "北京经济技术开发区": (),
 }
 LEVEL_VALUE = {"禁止": 1.0, "限制": 0.7}
-EARLIER_EDITION_VALUE = 0.3
 
 PARTS: tuple[str, ...] = S.PRESSURE_PARTS
 PART_ZH: dict[str, str] = S.PRESSURE_PART_ZH
@@ -84,6 +84,7 @@ PUBLIC_FUNCTIONS = ("education", "healthcare", "administration")
 FUNCTION_VALUE = {**dict.fromkeys(TARGETED_FUNCTIONS, 1.0), **dict.fromkeys(PUBLIC_FUNCTIONS, 0.6)}
 OTHER_FUNCTION_VALUE = 0.2
 SPACE_FULL_MU = 200.0
+_CJK = re.compile(r"[\u4e00-\u9fff]")  # only a rule printed in Chinese is quoted to officers
 _CODE_OK = frozenset("ABCDEFGHIJKLMNOPQRST")
 _FUNCTION_ZH = {
     "production": "生产制造",
@@ -148,6 +149,7 @@ class RestrictionTable:
         self.source = source
         self.available = available
         self.latest = max((r.edition for r in self.rows), default=0)
+        self.editions = "、".join(str(e) for e in sorted({r.edition for r in self.rows}))
 
     @classmethod
     def missing(cls, source: str = "") -> RestrictionTable:
@@ -255,19 +257,17 @@ def _restriction_part(table: RestrictionTable, code: str, district: str) -> tupl
     if not table.available:
         return math.nan, f"{zh}：禁限目录数据暂缺，此项未计入"
     hits = table.matches(code, district)
-    now = [r for r in hits if r.edition == table.latest]
-    if now:
-        r = max(now, key=lambda r: LEVEL_VALUE[r.level])
+    if hits:
+        # the most recent edition that lists the code: the table is curated from sourced
+        # provisions and may be partial, so a code missing from a later edition is not read
+        # as relaxed
+        edition = max(r.edition for r in hits)
+        r = max((r for r in hits if r.edition == edition), key=lambda r: LEVEL_VALUE[r.level])
         return LEVEL_VALUE[r.level], (
             f"{zh}：{r.edition}年版目录在{r.scope}{r.level}{r.name_zh}（{r.code}）"
-            f"{'，' + r.rule if r.rule else ''}"
+            f"{'，' + r.rule if _CJK.search(r.rule) else ''}"
         )
-    if hits:
-        r = max(hits, key=lambda r: r.edition)
-        return EARLIER_EDITION_VALUE, (
-            f"{zh}：曾列入{r.edition}年版目录（{r.scope}{r.level}{r.name_zh}），{table.latest}年版未列入"
-        )
-    return 0.0, f"{zh}：{table.latest}年版目录未列入该行业"
+    return 0.0, f"{zh}：现有目录条文（{table.editions}年版）未列入该行业"
 
 
 def _function_part(functions: Sequence[str]) -> tuple[float, str]:

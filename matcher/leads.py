@@ -313,10 +313,11 @@ class FirmIndex:
         ).fit(x)
         self.table_ = pa.concat_tables(parts)
         self.model_version_ = matcher.model_version
-        self._cache()
+        self.refresh()
         return self
 
-    def _cache(self) -> None:
+    def refresh(self) -> None:
+        """Re-read the per-firm arrays from ``table_`` (after it is built, loaded or replaced)."""
         t = self.table_
         self.first_score_ = t.column(FIRST_SCORE).to_numpy()
         self.pressure_ = t.column(PRESSURE).to_numpy()
@@ -354,7 +355,7 @@ class FirmIndex:
         self.vectors_ = VectorIndex.load(directory, FIRM_INDEX_FILE, FIRM_INDEX_PARAMS)
         self.table_ = pq.read_table(directory / FIRM_TABLE)
         self.model_version_ = str(manifest.get("model_version", ""))
-        self._cache()
+        self.refresh()
         return self
 
     def search(self, matcher: Matcher, p: int, k: int) -> tuple[np.ndarray, np.ndarray]:

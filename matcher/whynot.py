@@ -172,7 +172,8 @@ def _changes(row: pd.Series, need: float) -> Iterator[tuple[str, float | None, f
         for to in sorted({round(t) for t in targets if t > base}):
             yield S.AVAILABLE_LAND_MU, base, float(to), f"可用土地增至{to:.0f}亩"
     elif need > 0:
-        yield S.AVAILABLE_LAND_MU, None, float(need), f"明确可供用地{need:.0f}亩"
+        for to in sorted({round(need * s) for s in (1.0, *LAND_STEPS)}):
+            yield S.AVAILABLE_LAND_MU, None, float(to), f"明确可供用地{to:.0f}亩"
     for item, col in zip(S.SUBSIDY_ITEMS, S.SUBSIDY_COLUMNS, strict=True):
         now = float(row[col]) if _known(row[col]) else None
         for level in range(int(now or 0) + 1, SUBSIDY_MAX + 1):
@@ -227,7 +228,14 @@ def what_if(
                 break
         old, new, text, rank = chosen
         found.append(
-            {"field": field, "from": old, "to": new, "new_rank": rank, "text": f"若{text}，排名升至第{rank}"}
+            {
+                "field": field,
+                "from": old,
+                "to": new,
+                "new_rank": rank,
+                "text": f"若{text}，排名升至第{rank}",
+                "changes": {field: new},
+            }
         )
     if found:
         found.sort(key=lambda w: (w["new_rank"], w["field"]))
@@ -238,7 +246,13 @@ def what_if(
     rank = rank_with(matcher, batch, park_id, combined)
     if rank is not None and rank <= target:
         texts = "，且".join(v[2] for v in best_single.values())
-        change = {"field": "+".join(combined), "from": None, "to": None, "new_rank": rank}
+        change = {
+            "field": "+".join(combined),
+            "from": None,
+            "to": None,
+            "new_rank": rank,
+            "changes": combined,
+        }
         return [{**change, "text": f"若{texts}，排名升至第{rank}"}], "单项调整不足以进入前三，需同时调整。"
     best = min((v[1] for v in best_single.values() if v[1] is not None), default=None)
     tail = f"（单项调整最好排第{best}位，全部调整后排第{rank}位）" if best and rank else ""
