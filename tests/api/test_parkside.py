@@ -104,3 +104,24 @@ def test_leads_file_equals_the_api_and_the_workbook_is_in_chinese(
     assert list(frame[S.FIRM_NAME]) == [lead["firm_name"] for lead in api["leads"]]
     assert list(frame[S.LEAD_SCORE]) == pytest.approx([lead["lead_score"] for lead in api["leads"]])
     assert list(frame[S.ROW]) == [lead["row"] for lead in api["leads"]]
+
+
+def test_index_firms_then_leads_from_the_index_equal_the_list(
+    bundle_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "firms.csv"
+    rows = [{**f, "functions": ";".join(f.get("functions", []))} for f in FIRMS]  # type: ignore[arg-type]
+    pd.DataFrame(rows).to_csv(src, index=False)
+    model = ["--model", str(bundle_path)]
+    assert main(["index-firms", str(src), "--out", str(tmp_path / "ix"), *model]) == 0
+    assert (tmp_path / "ix" / "manifest.json").exists()
+    capsys.readouterr()
+    assert main(["leads", "--park", PARK, "--index", str(tmp_path / "ix"), *model]) == 0
+    indexed = json.loads(capsys.readouterr().out)
+    assert main(["leads", "--park", PARK, str(src), *model]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(x["row"], x["lead_score"]) for x in indexed["leads"]] == [
+        (x["row"], x["lead_score"]) for x in listed["leads"]
+    ]
+    assert main(["leads", "--park", "NOPE", str(src), *model]) == 2
+    assert "NOPE" in capsys.readouterr().err
