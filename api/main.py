@@ -22,7 +22,7 @@ from api.db import Database
 from api.deps import Inference, ModelHolder, ModelState
 from api.errors import install_error_handlers
 from api.gate import RequestGate
-from api.routes import briefs, feedback, industries, keys, parks, recommendations, system
+from api.routes import briefs, feedback, industries, keys, parks, parkside, recommendations, system
 from api.service import parkmatch_version
 from matcher.core import Matcher
 
@@ -118,6 +118,6 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
     app.state.batch_inference = batch_pool(config)
     install_error_handlers(app)
     app.add_middleware(RequestGate, max_body_bytes=config.max_body_bytes, rate_limits=config.rate_limits)
-    for module in (system, recommendations, parks, briefs, industries, feedback, keys):
+    for module in (system, recommendations, parkside, parks, briefs, industries, feedback, keys):
         app.include_router(module.router)
     return app

@@ -1377,6 +1377,8 @@ def cli_bench(
         "model_dir": str(ctx.model_dir),
         "world_dir": str(ctx.world_dir),
     }
+    from benchmarks.leads import bench_leads
+
     sections: list[tuple[str, Callable[[Context], None]]] = [
         ("single", bench_single),
         ("http", bench_http),
@@ -1385,6 +1387,7 @@ def cli_bench(
         ("batch", bench_batch),
         ("training", bench_training),
         ("retrieval", bench_retrieval),
+        ("leads", bench_leads),
     ]
     if only:
         unknown = set(only) - set(SECTIONS)
