@@ -327,6 +327,8 @@ class IndustryInferer:
         if getattr(self, "_fast", None) is None:
             self._fast = FastTfidf(self.vectorizer_)
             self._class_pos = {c: i for i, c in enumerate(self.classes_)}
+            # transposed once: a CSR's transpose is CSC, which every product would convert back
+            self._centroids_t = self.centroids_.T.tocsr()
         clean = _clean(texts)
         out: list[Inference] = []
         for start in range(0, len(clean), 1024):  # dense similarity blocks stay small
@@ -337,7 +339,7 @@ class IndustryInferer:
     def _infer_block(self, clean: Sequence[str], allowed: Sequence[Sequence[str]] | None) -> list[Inference]:
         hits = [synonym_hits(t) if has_content(t) else [] for t in clean]
         x = self._fast([with_hints(t) if has_content(t) else "" for t in clean])
-        sims = np.asarray((x @ self.centroids_.T).todense(), dtype=np.float64)
+        sims = np.asarray((x @ self._centroids_t).todense(), dtype=np.float64)
         out: list[Inference] = []
         for i, text in enumerate(clean):
             row = sims[i]

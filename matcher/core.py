@@ -198,14 +198,16 @@ class Matcher:
         return out
 
     @classmethod
-    def load(cls, path: Path, candidates: int | None = None) -> Matcher:
-        """Load a bundle, refusing it whole if any check fails (see :mod:`matcher.bundle`)."""
+    def load(cls, path: Path, candidates: int | None = None, compiled: bool = True) -> Matcher:
+        """Load a bundle, refusing it whole if any check fails (see :mod:`matcher.bundle`).
+        ``compiled`` scores with the ranker's compiled trees (:mod:`matcher.compiled`), equal to
+        LightGBM's scores; ``False`` keeps LightGBM."""
         path = Path(path)
         manifest = read_manifest(path, FEATURE_NAMES)
         try:
             parks = read_catalogue(path)
             priors = pd.read_parquet(path / PRIORS_FILE).set_index("division")
-            ranker = ParkRanker.load(path)
+            ranker = ParkRanker.load(path, compiled=compiled)
             if ranker.feature_names != FEATURE_NAMES:
                 raise BundleError(f"model bundle {path}: the ranker's feature names differ from this code's")
             return cls(
