@@ -102,6 +102,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
     app.state.config = config
     app.state.db = Database(config.database_url)
     app.state.models = ModelHolder()
+    app.state.served = [0]  # HTTP requests this worker has answered (see /health)
     app.state.inference = Inference(INFERENCE_THREADS)
     install_error_handlers(app)
     app.add_middleware(RequestGate, max_body_bytes=config.max_body_bytes)
