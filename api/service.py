@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from fastapi import HTTPException
-from pydantic import ValidationError
+from fastapi import HTTPException, Response
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,14 @@ from features import schemas as S
 from features.reference import load_industries
 from features.registry import search_codes
 from matcher.core import Matcher
+
+
+def validated_json(model: type[BaseModel], payload: dict[str, Any]) -> Response:
+    """``payload`` checked once against the model the route documents and encoded by pydantic's
+    Rust serialiser.  Returned from a route as a ``Response`` it skips FastAPI's own response
+    handling, which validates, converts to plain Python with ``jsonable_encoder`` and encodes
+    again with ``json``: about a third of a millisecond per recommendation."""
+    return Response(model.model_validate(payload).model_dump_json(), media_type="application/json")
 
 
 def recommend_one(matcher: Matcher, firm: S.FirmProfile, top: int, explain_excluded: bool) -> dict[str, Any]:
