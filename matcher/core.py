@@ -148,10 +148,13 @@ class Matcher:
             self.parks[S.ADCODE].astype(str).map(county_key).to_numpy(), return_inverse=True
         )
         self._reasons: ReasonWriter | None = None
+        self._precedent_memo: dict[tuple[int, int], np.ndarray] = {}
 
     def reset_reasons(self) -> None:
-        """Forget the cached reason writer (its sentences quote the precedents)."""
+        """Forget the cached reason writer (its sentences quote the precedents) and the parks
+        the precedents point to."""
         self._reasons = None
+        self._precedent_memo = {}
 
     @property
     def reason_writer(self) -> ReasonWriter:
@@ -277,11 +280,21 @@ class Matcher:
         if self.precedents is not None:
             for mask in np.unique(firms.fn_mask):
                 rows = firms.fn_mask == mask
-                share = self.precedents.features(
-                    np.array([mask]), np.array([-1]), np.arange(len(pa))[None, :]
-                )[0, :, 0]
-                out[rows] |= (share >= self.PRECEDENT_SHARE)[None, :]
+                out[rows] |= self._precedent_parks(int(mask))[None, :]
         return out
+
+    def _precedent_parks(self, mask: int) -> np.ndarray:
+        """(P,) bool: parks whose county took at least :data:`PRECEDENT_SHARE` of the documented
+        cases with function mask ``mask``; the same for every firm with that mask, so kept."""
+        assert self.precedents is not None
+        key = (id(self.precedents), mask)
+        hit = self._precedent_memo.get(key)
+        if hit is None:
+            share = self.precedents.features(
+                np.array([mask]), np.array([-1]), np.arange(len(self.park_arrays))[None, :]
+            )[0, :, 0]
+            hit = self._precedent_memo[key] = share >= self.PRECEDENT_SHARE
+        return hit
 
     def retrieve(self, firms: FirmArrays, vectors: np.ndarray, k: int | None = None) -> Candidates:
         """FAISS top candidates that pass the hard constraints, best similarity first, followed

@@ -22,11 +22,11 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import scipy.sparse as sp
 
 from matcher.compiled import CompiledForest, cache_dir_for, compile_forest
 
 SMALL_INPUT_ROWS = 4096
-CONTRIB_BLOCK_ROWS = 2048
 
 
 class ParkRanker:
@@ -215,12 +215,16 @@ class ParkRanker:
             return np.zeros((0, len(self.contrib_groups_)))
         leaves = self.leaves(x)
         table = self.contrib_table_
-        flat = table.reshape(-1, table.shape[2])
-        offsets = np.arange(leaves.shape[1], dtype=np.int64) * table.shape[1]
-        out = np.empty((x.shape[0], table.shape[2]))
-        for start in range(0, x.shape[0], CONTRIB_BLOCK_ROWS):  # bounded (rows, trees, groups) temporary
-            block = leaves[start : start + CONTRIB_BLOCK_ROWS] + offsets
-            out[start : start + block.shape[0]] = flat[block].sum(axis=1)
+        rows, trees = leaves.shape
+        # one row's contributions are the sum of one table row per tree: a sparse one-hot (rows,
+        # trees × leaves) matrix times the (trees × leaves, groups) table, summed tree by tree
+        # in C, without a (rows, trees, groups) temporary
+        cols = (leaves + np.arange(trees, dtype=np.int64) * table.shape[1]).ravel()
+        onehot = sp.csr_matrix(
+            (np.ones(cols.size), cols, np.arange(0, cols.size + 1, trees, dtype=np.int64)),
+            shape=(rows, table.shape[0] * table.shape[1]),
+        )
+        out = np.asarray(onehot @ table.reshape(-1, table.shape[2]))
         return out
 
     # --- persistence ----------------------------------------------------------------------
