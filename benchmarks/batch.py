@@ -78,7 +78,7 @@ def benchmark_batch(
         batch, _ = m.prepare(columns_from_frame(sample))
         _, _cands, x = m.features(batch)
         xs = x.reshape(-1, x.shape[-1])
-        rows = n_firms * m.candidates
+        rows = n_firms * x.shape[1]  # every candidate the pipeline scores: FAISS picks plus policy parks
         reps = int(np.ceil(rows / xs.shape[0]))
         xx = np.tile(xs, (reps, 1))[:rows]
         t = time.monotonic()
