@@ -72,6 +72,8 @@ class RequestGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        served = scope["app"].state.served  # per worker process: shows how evenly load spreads
+        served[0] += 1
         if scope.get("method") in BODY_METHODS and str(scope.get("path", "")).startswith(PROTECTED_PREFIX):
             key = api_key_from_headers(scope.get("headers", []))
             if not key:

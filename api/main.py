@@ -114,6 +114,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
     app.state.config = config
     app.state.db = Database(config.database_url)
     app.state.models = ModelHolder()
+    app.state.served = [0]  # HTTP requests this worker has answered (see /health)
     app.state.inference = Inference(INFERENCE_THREADS)
     app.state.batch_inference = batch_pool(config)
     install_error_handlers(app)

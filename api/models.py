@@ -119,6 +119,7 @@ class Health(BaseModel):
     last_reload_error: str | None = Field(
         default=None, description="why the last refused reload on this worker was refused"
     )
+    requests_served: int = Field(default=0, description="HTTP requests this worker has answered")
 
 
 class Ready(BaseModel):

@@ -2,13 +2,26 @@
 
 Building a first model is not the HTTP layer's job: :mod:`parkmatch.cli` does it before calling
 :func:`cli_serve`.
+
+With several workers each one opens its own listening socket on the same port with
+``SO_REUSEPORT``, so the kernel spreads new connections evenly over the workers by a hash of
+the connection.  With one shared socket (uvicorn's own ``--workers``) whichever worker wakes
+first takes the connection, and a few keep-alive clients can all end up on one worker while the
+other idles: half the throughput.  The parent process only supervises: it never listens, starts
+the workers, restarts one that dies, and stops them all on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import socket
 import sys
+import time
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from types import FrameType
 
 from api.db import Database
 
@@ -49,6 +62,9 @@ def write_secret(path: Path, text: str) -> None:
         os.close(fd)
 
 
+RESTART_PAUSE_SECONDS = 1.0
+
+
 def cli_serve(host: str, port: int, workers: int = 1) -> int:
     """Run uvicorn; worker processes build their app from the environment the caller exported."""
     import uvicorn
@@ -60,7 +76,79 @@ def cli_serve(host: str, port: int, workers: int = 1) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
-        APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info", access_log=False
-    )
+    if workers == 1:
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, log_level="info", access_log=False)
+        return 0
+    return serve_workers(host, port, workers)
+
+
+def listener(host: str, port: int, listen: bool = True) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``: one per worker."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if listen:
+            sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _worker_main(host: str, port: int) -> None:
+    """One worker: its own listening socket, one uvicorn server on it."""
+    import uvicorn
+
+    sock = listener(host, port)
+    config = uvicorn.Config(APP_FACTORY, factory=True, log_level="info", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve_workers(host: str, port: int, workers: int) -> int:
+    """Start ``workers`` processes with their own ``SO_REUSEPORT`` listeners and supervise them."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise OSError(
+            "this system has no SO_REUSEPORT; run one worker per port behind a proxy (docs/deploy.md)"
+        )
+    listener(host, port, listen=False).close()  # fails now, in the parent, if the port is taken
+    ctx = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> BaseProcess:
+        proc = ctx.Process(target=_worker_main, args=(host, port), daemon=False)
+        proc.start()
+        return proc
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    procs = [start() for _ in range(workers)]
+    try:
+        while not stopping:
+            for i, proc in enumerate(procs):
+                if not proc.is_alive() and not stopping:
+                    print(
+                        f"[parkmatch] worker {proc.pid} exited with {proc.exitcode}; starting another",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    time.sleep(RESTART_PAUSE_SECONDS)
+                    procs[i] = start()
+            time.sleep(0.2)
+    finally:
+        for proc in procs:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from fastapi import HTTPException, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,14 @@ from matcher.brief_pdf import firm_brief_pdf, park_brief_pdf
 from matcher.core import Matcher
 from matcher.leads import leads_for_batch, leads_result
 from matcher.whynot import compare, why
+
+
+def validated_json(model: type[BaseModel], payload: dict[str, Any]) -> Response:
+    """``payload`` checked once against the model the route documents and encoded by pydantic's
+    Rust serialiser.  Returned from a route as a ``Response`` it skips FastAPI's own response
+    handling, which validates, converts to plain Python with ``jsonable_encoder`` and encodes
+    again with ``json``: about a third of a millisecond per recommendation."""
+    return Response(model.model_validate(payload).model_dump_json(), media_type="application/json")
 
 
 def recommend_one(matcher: Matcher, firm: S.FirmProfile, top: int, explain_excluded: bool) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,7 +25,6 @@ import httpx
 import numpy as np
 
 from api.db import Database
-from api.serve import APP_FACTORY
 
 HOST = "127.0.0.1"
 
@@ -141,10 +141,10 @@ def running_server(
         # The limiter counts every request as in production; the load itself must not trip it.
         **{f"PARKMATCH_RATE_LIMIT_{r.upper()}": str(rate_limit) for r in ("viewer", "officer", "admin")},
     }
+    # the real command: with several workers, each has its own SO_REUSEPORT listener
     cmd = [
-        sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory",
+        sys.executable, "-m", "parkmatch", "serve",
         "--host", HOST, "--port", str(port), "--workers", str(workers),
-        "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
     log_path = home / "uvicorn.log"
     with log_path.open("wb") as log:
@@ -459,3 +459,114 @@ def run_soak(
         "rss_mib_end": {str(k): round(v / 2**20, 1) for k, v in sorted(rss_end.items())},
         "load_1min_end": round(os.getloadavg()[0], 2),
     }
+
+
+# --- wrk: a C load generator, so the client costs almost nothing -----------------------------
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [==[{body}]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = "{key}"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRK_JSON {{\\"requests\\": %d, \\"duration_us\\": %d, \\"errors\\": %d, \\"p50_us\\": %.1f, " ..
+    "\\"p90_us\\": %.1f, \\"p99_us\\": %.1f, \\"max_us\\": %.1f}}\\n",
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+
+def ensure_wrk() -> tuple[str | None, str]:
+    """The path of ``wrk``, installing Debian's package when it is missing; or ``None`` and why not."""
+    found = shutil.which("wrk")
+    if found:
+        return found, "found on PATH"
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return None, "wrk is not installed and there is no apt-get to install it"
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    try:
+        for args in (["update"], ["install", "-y", "--no-install-recommends", "wrk"]):
+            subprocess.run([*prefix, apt, *args], check=True, capture_output=True, timeout=600)
+    except (subprocess.SubprocessError, OSError) as exc:
+        return None, f"wrk is not installed and apt-get could not install it: {exc}"
+    found = shutil.which("wrk")
+    return (found, "installed with apt-get") if found else (None, "apt-get ran but wrk is not on PATH")
+
+
+def worker_counts(url: str, probes: int = 40) -> dict[int, int]:
+    """pid → requests that worker has served, over fresh connections (the kernel spreads them)."""
+    seen: dict[int, int] = {}
+    for _ in range(probes):
+        with httpx.Client(base_url=url, timeout=10) as c:
+            h = c.get("/health").json()
+        seen[int(h["pid"])] = int(h.get("requests_served", 0))
+    return seen
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server process and all its children."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_wrk_benchmark(
+    model_dir: Path, connections: int = 8, workers: int = 2, runs: int = 3, seconds: int = 10
+) -> dict[str, Any]:
+    """``runs`` runs of ``wrk`` against ``parkmatch serve --workers N``, posting one firm; per run
+    requests/s, latency percentiles, errors, server CPU per request and requests per worker."""
+    wrk, how = ensure_wrk()
+    if wrk is None:
+        return {"status": "not available", "reason": how}
+    firm = BENCH_FIRMS[0]
+    out: dict[str, Any] = {"wrk": wrk, "wrk_source": how, "firm": firm, "runs": []}
+    with (
+        tempfile.TemporaryDirectory(prefix="parkmatch-wrk-") as tmp,
+        running_server(Path(model_dir), Path(tmp), workers=workers) as server,
+    ):
+        script = Path(tmp) / "post.lua"
+        body = json.dumps(firm, ensure_ascii=False)
+        script.write_text(WRK_SCRIPT.format(body=body, key=server.api_key), encoding="utf-8")
+        cmd = [wrk, "-t1", f"-c{connections}", "-d2s", "-s", str(script), server.url + "/v1/recommendations"]
+        subprocess.run(cmd, capture_output=True, timeout=60, check=False)  # warm-up
+        for _ in range(runs):
+            before = worker_counts(server.url)
+            cpu0 = server_cpu_seconds(server.process.pid)
+            cmd[3] = f"-d{seconds}s"
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+            cpu1 = server_cpu_seconds(server.process.pid)
+            after = worker_counts(server.url)
+            line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
+            if line is None:
+                out["runs"].append({"status": "failed", "reason": (done.stdout + done.stderr)[-400:]})
+                continue
+            r = json.loads(line[len("WRK_JSON ") :])
+            secs = r["duration_us"] / 1e6
+            served = {pid: after.get(pid, 0) - before.get(pid, 0) for pid in after}
+            out["runs"].append(
+                {
+                    "requests": r["requests"],
+                    "requests_per_s": round(r["requests"] / secs, 1),
+                    "p50_ms": round(r["p50_us"] / 1000, 2),
+                    "p90_ms": round(r["p90_us"] / 1000, 2),
+                    "p99_ms": round(r["p99_us"] / 1000, 2),
+                    "max_ms": round(r["max_us"] / 1000, 2),
+                    "errors": r["errors"],
+                    "cpu_ms_per_request": round(1000 * (cpu1 - cpu0) / max(r["requests"], 1), 3),
+                    "served_per_worker": sorted(served.values(), reverse=True),
+                }
+            )
+    out.update({"connections": connections, "workers": workers, "seconds": seconds})
+    return out

@@ -370,11 +370,14 @@ def pair_features(
     cp = np.where(cand < 0, 0, cand)
     fn = firms.num
     pn = parks.num
-    out = np.empty((n, k, len(FEATURE_NAMES)), dtype=np.float32)
+    # One contiguous (n, k) plane per feature: writing a feature is then one sequential pass,
+    # where writing it into (n, k, features) strides across every row.  The result is the
+    # (n, k, features) view of these planes; scoring reads it in cache-sized blocks.
+    out = np.empty((len(FEATURE_NAMES), n, k), dtype=np.float32)
     col = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
     def put(name: str, value: np.ndarray) -> None:
-        out[:, :, col[name]] = value
+        out[col[name]] = value
 
     ids = firms.code_ids
     ids_pad = np.where(ids < 0, np.array([parks.industries.exact[j].shape[1] - 1 for j in range(3)]), ids)
@@ -461,7 +464,7 @@ def pair_features(
         precedent = np.zeros((n, k, 5), dtype=np.float32)
     for j, name in enumerate(PRECEDENT_FEATURES):
         put(name, precedent[:, :, j])
-    return out
+    return out.transpose(1, 2, 0)
 
 
 # --- criterion scores -----------------------------------------------------------------------

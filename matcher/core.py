@@ -150,10 +150,13 @@ class Matcher:
         )
         self._reasons: ReasonWriter | None = None
         self._park_vectors: np.ndarray | None = None
+        self._precedent_memo: dict[tuple[int, int], np.ndarray] = {}
 
     def reset_reasons(self) -> None:
-        """Forget the cached reason writer (its sentences quote the precedents)."""
+        """Forget the cached reason writer (its sentences quote the precedents) and the parks
+        the precedents point to."""
         self._reasons = None
+        self._precedent_memo = {}
 
     @property
     def reason_writer(self) -> ReasonWriter:
@@ -200,14 +203,16 @@ class Matcher:
         return out
 
     @classmethod
-    def load(cls, path: Path, candidates: int | None = None) -> Matcher:
-        """Load a bundle, refusing it whole if any check fails (see :mod:`matcher.bundle`)."""
+    def load(cls, path: Path, candidates: int | None = None, compiled: bool = True) -> Matcher:
+        """Load a bundle, refusing it whole if any check fails (see :mod:`matcher.bundle`).
+        ``compiled`` scores with the ranker's compiled trees (:mod:`matcher.compiled`), equal to
+        LightGBM's scores; ``False`` keeps LightGBM."""
         path = Path(path)
         manifest = read_manifest(path, FEATURE_NAMES)
         try:
             parks = read_catalogue(path)
             priors = pd.read_parquet(path / PRIORS_FILE).set_index("division")
-            ranker = ParkRanker.load(path)
+            ranker = ParkRanker.load(path, compiled=compiled)
             if ranker.feature_names != FEATURE_NAMES:
                 raise BundleError(f"model bundle {path}: the ranker's feature names differ from this code's")
             return cls(
@@ -277,11 +282,21 @@ class Matcher:
         if self.precedents is not None:
             for mask in np.unique(firms.fn_mask):
                 rows = firms.fn_mask == mask
-                share = self.precedents.features(
-                    np.array([mask]), np.array([-1]), np.arange(len(pa))[None, :]
-                )[0, :, 0]
-                out[rows] |= (share >= self.PRECEDENT_SHARE)[None, :]
+                out[rows] |= self._precedent_parks(int(mask))[None, :]
         return out
+
+    def _precedent_parks(self, mask: int) -> np.ndarray:
+        """(P,) bool: parks whose county took at least :data:`PRECEDENT_SHARE` of the documented
+        cases with function mask ``mask``; the same for every firm with that mask, so kept."""
+        assert self.precedents is not None
+        key = (id(self.precedents), mask)
+        hit = self._precedent_memo.get(key)
+        if hit is None:
+            share = self.precedents.features(
+                np.array([mask]), np.array([-1]), np.arange(len(self.park_arrays))[None, :]
+            )[0, :, 0]
+            hit = self._precedent_memo[key] = share >= self.PRECEDENT_SHARE
+        return hit
 
     def retrieve(self, firms: FirmArrays, vectors: np.ndarray, k: int | None = None) -> Candidates:
         """FAISS top candidates that pass the hard constraints, best similarity first, followed

@@ -31,7 +31,8 @@ async def recommend(
     top: Top = 10,
     explain_excluded: ExplainExcluded = False,
 ) -> Any:
-    return await inference.run(service.recommend_one, model.matcher, firm, top, explain_excluded)
+    result = await inference.run(service.recommend_one, model.matcher, firm, top, explain_excluded)
+    return service.validated_json(RecommendationResult, result)
 
 
 @router.post(

@@ -23,7 +23,12 @@ async def health(request: Request) -> Any:
     """Liveness: answers while the process runs.  Each worker reports its own pid and model
     version, so a mixed fleet is visible; ``/ready`` is the one a load balancer should route on."""
     holder: ModelHolder = request.app.state.models
-    base = {"status": "ok", "pid": os.getpid(), "last_reload_error": holder.last_error}
+    base = {
+        "status": "ok",
+        "pid": os.getpid(),
+        "last_reload_error": holder.last_error,
+        "requests_served": request.app.state.served[0],
+    }
     if not holder.loaded:
         return {**base, "model_loaded": False, "model_version": "", "catalogue_size": 0}
     state: ModelState = holder.state

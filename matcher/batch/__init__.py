@@ -27,6 +27,10 @@ mtime, SHA-256 of the first MiB), ``top`` and ``chunk_rows``; chunks already fin
 skipped.  If the fingerprint or settings differ the old parts are discarded (and the summary
 says so).  Without ``resume`` a stale parts directory is always discarded.
 
+``engine="local"`` given a bundle path runs the chunks on ``workers`` local processes (one
+scoring thread each, :func:`matcher.batch.engines._run_pool`); given a :class:`Matcher`, or with
+``workers=1``, in this process.  Either way the output is the same.
+
 ``engine="dask"`` runs the same ``process_chunk`` per chunk on ``distributed`` workers
 (:mod:`matcher.batch.engines`): a ``LocalCluster(n_workers=workers, threads_per_worker=1,
 processes=True)`` unless ``scheduler`` gives the address of a running one.  The model is loaded
@@ -54,7 +58,7 @@ import pyarrow as pa
 from features import schemas as S
 from matcher.allocation import ALLOCATION_INPUT_COLUMNS, allocation_columns
 from matcher.batch import writers
-from matcher.batch.engines import _run_dask, _run_local
+from matcher.batch.engines import _run_dask, _run_local, _run_pool
 from matcher.batch.progress import Progress, Summary
 from matcher.batch.readers import FirmChunk, FirmTable, open_firm_table
 from matcher.batch.workdir import WorkDir, fingerprint
@@ -108,7 +112,8 @@ def match_file(
             )
     else:
         bundle = Path(matcher_or_path)
-        matcher = Matcher.load(bundle) if engine == "local" else None
+        pooled = engine == "local" and workers > 1
+        matcher = Matcher.load(bundle) if engine == "local" and not pooled else None
 
     summary = Summary(
         str(inp), str(out), info.format, info.encoding, engine, ignored_columns=list(info.ignored)
@@ -137,9 +142,11 @@ def match_file(
         bar.update(counted["rows"], table.fraction())
 
     try:
-        if engine == "local":
-            assert matcher is not None
+        if engine == "local" and matcher is not None:
             _run_local(matcher, table.chunks(), top, done, skip)
+        elif engine == "local":
+            assert bundle is not None
+            _run_pool(bundle, table.chunks(), top, done, skip, workers)
         else:
             assert bundle is not None
             _run_dask(bundle, table.chunks(), top, done, skip, scheduler, workers)

@@ -1,11 +1,18 @@
-"""The two engines of a batch run: in this process (``local``) or on ``distributed`` workers (``dask``).
+"""The engines of a batch run: in this process, on a pool of local worker processes (both
+``local``), or on ``distributed`` workers (``dask``).
 
-Both run the same :func:`process_chunk` on the same chunks, so their results are equal.
+All run the same :func:`process_chunk` on the same chunks with one scoring thread per process,
+so their results are equal.  ``local`` with a bundle path and ``workers > 1`` spreads the chunks
+over that many processes (each loads the bundle once), which is how a batch uses every core:
+the pipeline is mostly Python and NumPy between the compiled calls, so threads would queue on
+the interpreter lock.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +69,37 @@ def _run_local(
         done(chunk, chunk.index, chunk.n_read, results, rejects, firms)
 
 
+def _drain(
+    futures: set[Future[tuple[int, int, pa.Table, pa.Table, pa.Table]]], done: ChunkDone, keep: int
+) -> set[Future[tuple[int, int, pa.Table, pa.Table, pa.Table]]]:
+    """Hand finished chunks to ``done`` until at most ``keep`` are still running."""
+    while len(futures) > keep:
+        finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            done(None, *fut.result())
+    return futures
+
+
+def _run_pool(
+    bundle: Path, chunks: Iterator[FirmChunk], top: int, done: ChunkDone, skip: set[int], workers: int
+) -> None:
+    """The local engine on ``workers`` processes; at most two chunks per worker are in flight, so
+    memory stays flat.  ``forkserver`` starts clean children (no inherited OpenMP state)."""
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_worker_load, initargs=(str(bundle),)
+    ) as pool:
+        futures: set[Future[tuple[int, int, pa.Table, pa.Table, pa.Table]]] = set()
+        for chunk in chunks:
+            if chunk.index in skip:
+                empty = REJECT_SCHEMA.empty_table()
+                done(None, chunk.index, chunk.n_read, empty, empty, FIRMS_SCHEMA.empty_table())
+                continue
+            futures.add(pool.submit(_worker_chunk, str(bundle), chunk, top))
+            futures = _drain(futures, done, 2 * workers)
+        _drain(futures, done, 0)
+
+
 # --- Dask workers ---------------------------------------------------------------------------
 
 _WORKER_MATCHERS: dict[str, Matcher] = {}
@@ -70,8 +108,24 @@ _WORKER_MATCHERS: dict[str, Matcher] = {}
 def _worker_matcher(bundle: str) -> Matcher:
     m = _WORKER_MATCHERS.get(bundle)
     if m is None:
+        _one_thread_per_process()
         m = _WORKER_MATCHERS[bundle] = Matcher.load(Path(bundle))
+        m.ranker.num_threads = 1
     return m
+
+
+def _one_thread_per_process() -> None:
+    """Each worker owns one core: OpenMP, BLAS and FAISS threads would only contend with the
+    other workers."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except (ImportError, AttributeError):
+        pass
 
 
 def _worker_load(bundle: str) -> str:

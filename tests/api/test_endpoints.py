@@ -20,8 +20,11 @@ def test_health_and_version_need_no_key(client: TestClient) -> None:
         "catalogue_size": h["catalogue_size"],
         "pid": os.getpid(),
         "last_reload_error": None,
+        "requests_served": h["requests_served"],
     }
     assert h["catalogue_size"] > 100
+    # this worker counts every request it answers, the /health call included
+    assert client.get("/health").json()["requests_served"] == h["requests_served"] + 1
     assert client.get("/ready").json() == {"ready": True, "model_version": "test-small", "pid": os.getpid()}
     v = client.get("/version").json()
     assert v["model_version"] == "test-small" and v["parkmatch"]

@@ -337,3 +337,17 @@ def test_outputs_get_ordinary_permissions(matcher: Matcher, firms: pd.DataFrame,
     for name in ("a.csv", "a.csv.rejects.csv", "a.csv.firms.csv"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
     assert (tmp_path / "b.xlsx").stat().st_mode & 0o777 == 0o666 & ~old
+
+
+@pytest.mark.integration
+def test_local_worker_pool_equals_one_process(bundle_path: Path, matcher: Matcher, tmp_path: Path) -> None:
+    """The local engine given a bundle path spreads chunks over worker processes; the output is
+    the very file one process writes."""
+    df = simulate(1_500, 9).firms[list(S.FIRM_COLUMNS)]
+    inp = tmp_path / "in.parquet"
+    df.to_parquet(inp, index=False)
+    one = match_file(matcher, inp, tmp_path / "one.parquet", chunk_rows=400, progress=False)
+    pool = match_file(bundle_path, inp, tmp_path / "pool.parquet", workers=2, chunk_rows=400, progress=False)
+    assert one.rows_read == pool.rows_read == 1_500 and pool.chunks == 4
+    a, b = pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "pool.parquet")
+    pd.testing.assert_frame_equal(a, b)
