@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,3 +22,9 @@ class ApiConfig:
     max_body_bytes: int = 16 * 1024 * 1024
     # How often each worker checks the database for a reload made elsewhere.
     reload_poll_seconds: float = 1.0
+    # The workspace: where uploaded batch files and their results are kept (shared by the
+    # workers of one machine), rows per chunk there (smaller than the CLI's, so the page's
+    # progress moves), and how long a browser session lasts.
+    batch_dir: Path = Path(tempfile.gettempdir()) / "parkmatch-batch"
+    batch_chunk_rows: int = 500
+    session_hours: float = 12.0

@@ -23,6 +23,7 @@ from api.errors import install_error_handlers
 from api.gate import RequestGate
 from api.routes import feedback, industries, keys, parks, recommendations, system
 from api.service import parkmatch_version
+from api.web.app import install_web, shutdown_web
 from matcher.core import Matcher
 
 log = logging.getLogger("parkmatch.api")
@@ -88,6 +89,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
         finally:
             watcher.cancel()
             app.state.inference.shutdown()
+            shutdown_web(app)
             db.dispose()
 
     app = FastAPI(
@@ -95,7 +97,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
         version=parkmatch_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by api.web from local Swagger UI files (works offline)
         openapi_url="/openapi.json",
         redoc_url=None,
     )
@@ -107,4 +109,5 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
     app.add_middleware(RequestGate, max_body_bytes=config.max_body_bytes)
     for module in (system, recommendations, parks, industries, feedback, keys):
         app.include_router(module.router)
+    install_web(app, config)
     return app

@@ -77,4 +77,5 @@ class Settings(BaseSettings):
             database_url=self.resolved_database_url(),
             max_batch=self.max_batch,
             max_body_bytes=self.max_body_bytes,
+            batch_dir=self.home / "batch",
         )
