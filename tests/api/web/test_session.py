@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.api.client.conftest import sign_in
 from tests.api.conftest import Keys, auth
+from tests.api.web.conftest import sign_in
 
 FIRM = {"name": "北京某制药有限公司", "industry_code": "2710", "employees": 300}
 
