@@ -114,6 +114,13 @@
     return hit ? hit.park_id : null;
   };
 
+  // Label each body cell with its column, for the one-block-per-row layout on a phone.
+  PM.labelCells = function (table) {
+    const heads = [...table.tHead.rows[0].cells].map((c) => c.textContent);
+    for (const row of table.tBodies[0].rows)
+      [...row.cells].forEach((cell, i) => { if (cell.tagName === "TD" && i > 0) cell.dataset.label = heads[i]; });
+  };
+
   PM.num = function (v, digits) {
     return v === null || v === undefined || Number.isNaN(v) ? "未知" : Number(v).toFixed(digits === undefined ? 2 : digits);
   };

@@ -189,7 +189,8 @@
     const hit = recs.find((r) => r.park_id === parkId);
     const top = recs[0];
     const name = parkName(parkId);
-    const box = el("div", { class: "why", "data-source": "fallback" });
+    const box = el("div", { class: "why", "data-source": "fallback" },
+      el("p", { class: "hint", text: "本服务器尚未提供园区侧分析（/v1/recommendations/why），以下依据同一次推荐的排名和五项匹配度。" }));
     if (hit) {
       box.append(el("p", { text: name + " 在本企业的推荐中排第 " + hit.rank + " 名（列出前 " + recs.length + " 名）。" }));
       if (top && top.park_id !== parkId) {

@@ -21,6 +21,7 @@
       el("td", {}, el("a", { href: "/parks/" + encodeURIComponent(f.park_id), text: names.get(f.park_id) || f.park_id })),
       el("td", { text: ref.labels.outcomes[f.outcome] || f.outcome }),
       el("td", { text: f.note || "" }))));
+    PM.labelCells($("fu-table"));
   }
 
   async function save(ev) {

@@ -33,6 +33,7 @@
       el("td", { text: (L.levels[p.level] || "") + " · " + (L.platform_types[p.platform_type] || p.platform_type) }),
       el("td", { text: p.leading_industries || "未知" }),
       el("td", { class: "val", text: distance(p) }))));
+    PM.labelCells($("park-table"));
     PM.drawMap($("map"), ref, hits, "筛选出的园区分布");
   }
 
