@@ -21,7 +21,7 @@ from api.db import Database
 from api.deps import Inference, ModelHolder, ModelState
 from api.errors import install_error_handlers
 from api.gate import RequestGate
-from api.routes import feedback, industries, keys, parks, recommendations, system
+from api.routes import feedback, industries, keys, parks, parkside, recommendations, system
 from api.service import parkmatch_version
 from api.web.app import install_web, shutdown_web
 from matcher.core import Matcher
@@ -107,7 +107,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
     app.state.inference = Inference(INFERENCE_THREADS)
     install_error_handlers(app)
     app.add_middleware(RequestGate, max_body_bytes=config.max_body_bytes)
-    for module in (system, recommendations, parks, industries, feedback, keys):
+    for module in (system, recommendations, parkside, parks, industries, feedback, keys):
         app.include_router(module.router)
     install_web(app, config)
     return app

@@ -186,3 +186,105 @@ class KeyCreated(KeyInfo):
 
 class KeyList(BaseModel):
     items: list[KeyInfo]
+
+
+# --- the park's side (see matcher.leads, matcher.whynot) --------------------------------------
+
+
+class LeadsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    firms: list[dict[str, Any]] = Field(
+        description="FirmProfile objects; each is validated on its own, a bad one is reported in `errors`"
+    )
+    top: int = Field(default=50, ge=1, le=1000, description="how many leads to return")
+
+
+class PressurePart(BaseModel):
+    value: float | None = Field(description="0-1; null when unknown (not counted in the pressure)")
+    text: str = Field(description="where the value comes from, in Chinese")
+
+
+class Lead(BaseModel):
+    row: int = Field(
+        description="1-based position of the firm in the request's `firms` (or the file's data row)"
+    )
+    firm_id: str | None
+    firm_name: str
+    lead_score: float = Field(
+        description="pressure weight × odds of this park against the firm's first choice"
+    )
+    park_score: float = Field(description="the ranker's score of this park for the firm")
+    park_rank: int | None = Field(description="this park's rank among the firm's own options")
+    n_options: int = Field(description="parks that pass the firm's hard rules")
+    pressure: float = Field(description="relocation pressure (容不下), 0-1")
+    pressure_parts: dict[str, PressurePart]
+    first_choice_park_id: str | None
+    first_choice_park_name: str | None
+    reasons: list[str] = Field(description="fit, competition and pressure, in Chinese")
+
+
+class RowErrorOut(BaseModel):
+    row: int
+    field: str
+    message: str
+
+
+class LeadsResponse(BaseModel):
+    park_id: str
+    park_name: str
+    model_version: str
+    leads: list[Lead]
+    errors: list[RowErrorOut]
+
+
+class ParkBrief(BaseModel):
+    park_id: str
+    park_name: str
+    score: float
+
+
+class WhatIf(BaseModel):
+    field: str = Field(description="the catalogue field changed (several joined by + when combined)")
+    from_: float | None = Field(alias="from", description="the park's current value; null if unknown")
+    to: float | None
+    new_rank: int = Field(description="the rank after re-scoring a copy of the catalogue with the change")
+    text: str
+    changes: dict[str, float] = Field(description="every catalogue value the change sets, by field")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class WhyResponse(BaseModel):
+    park_id: str
+    park_name: str
+    rank: int | None = Field(description="null when a hard rule removes the park")
+    n_candidates: int
+    score: float | None
+    excluded_by: list[str]
+    top1: ParkBrief | None
+    gap_to_top1: dict[str, float | None] = Field(description="per criterion: #1's score minus this park's")
+    gap_to_top3: dict[str, float | None] = Field(description="per criterion: #3's score minus this park's")
+    gap_reasons: dict[str, float] = Field(
+        default_factory=dict, description="per reason group: #1's contribution minus this park's"
+    )
+    reasons: list[str]
+    needs_to_change: list[str] = Field(description="what about the firm would have to differ")
+    what_if: list[WhatIf] = Field(description="the smallest changes of the park's offer that reach the top 3")
+    summary: str
+
+
+class ComparedPark(BaseModel):
+    park_id: str
+    park_name: str
+    rank: int | None
+    score: float | None
+    criteria: dict[str, float | None]
+    reasons: list[str]
+    excluded_by: list[str]
+    provenance: dict[str, str] = Field(description="official / sourced / estimated / unknown per field")
+
+
+class CompareResponse(BaseModel):
+    parks: list[ComparedPark]
+    criteria_zh: dict[str, str]

@@ -16,7 +16,10 @@ from api.models import FeedbackIn
 from features import schemas as S
 from features.reference import load_industries
 from features.registry import search_codes
+from features.validation import FirmBatch, columns_from_records
 from matcher.core import Matcher
+from matcher.leads import leads_for_batch, leads_result
+from matcher.whynot import compare, why
 
 
 def recommend_one(matcher: Matcher, firm: S.FirmProfile, top: int, explain_excluded: bool) -> dict[str, Any]:
@@ -28,10 +31,10 @@ def recommend_one(matcher: Matcher, firm: S.FirmProfile, top: int, explain_exclu
     return results[0]
 
 
-def recommend_batch(
-    matcher: Matcher, firms: list[dict[str, Any]], top: int, explain_excluded: bool
-) -> dict[str, Any]:
-    """Validate every firm on its own, then match all the valid ones in one call."""
+def validate_firms(
+    firms: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[int], list[dict[str, Any]]]:
+    """Each firm validated on its own: (valid records, their positions, one error per bad firm)."""
     errors: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
     positions: list[int] = []
@@ -48,6 +51,54 @@ def recommend_batch(
             continue
         records.append(profile.model_dump())
         positions.append(i)
+    return records, positions, errors
+
+
+def _no_park(park_id: str) -> HTTPException:
+    return HTTPException(
+        404, detail={"code": "not_found", "message": f"no park with id {park_id!r}", "field": "park_id"}
+    )
+
+
+def _one_firm(matcher: Matcher, firm: S.FirmProfile) -> FirmBatch:
+    batch, errors = matcher.prepare(columns_from_records([firm.model_dump()]))
+    if errors:
+        e = errors[0]
+        raise HTTPException(422, detail={"code": "validation_error", "message": e.reason, "field": e.field})
+    return batch
+
+
+def park_leads(matcher: Matcher, park_id: str, firms: list[dict[str, Any]], top: int) -> dict[str, Any]:
+    """The list path of :mod:`matcher.leads`; ``row`` is the 1-based position in ``firms``."""
+    records, positions, bad = validate_firms(firms)
+    errors = [{"row": e["index"] + 1, "field": e["field"], "message": e["message"]} for e in bad]
+    if park_id not in set(matcher.park_arrays.ids):
+        raise _no_park(park_id)
+    batch, row_errors = matcher.prepare(columns_from_records(records), [i + 1 for i in positions])
+    errors += [{"row": e.row, "field": e.field, "message": e.reason} for e in row_errors]
+    found = leads_for_batch(matcher, batch, park_id, top)
+    return leads_result(matcher, park_id, found, sorted(errors, key=lambda e: e["row"]))
+
+
+def why_park(matcher: Matcher, firm: S.FirmProfile, park_id: str) -> dict[str, Any]:
+    try:
+        return why(matcher, _one_firm(matcher, firm), park_id)
+    except KeyError:
+        raise _no_park(park_id) from None
+
+
+def compare_parks(matcher: Matcher, firm: S.FirmProfile, ids: list[str]) -> dict[str, Any]:
+    try:
+        return compare(matcher, _one_firm(matcher, firm), ids)
+    except KeyError as exc:
+        raise _no_park(str(exc.args[0])) from None
+
+
+def recommend_batch(
+    matcher: Matcher, firms: list[dict[str, Any]], top: int, explain_excluded: bool
+) -> dict[str, Any]:
+    """Validate every firm on its own, then match all the valid ones in one call."""
+    records, positions, errors = validate_firms(firms)
     results: list[dict[str, Any]] = []
     if records:
         matched, row_errors = matcher.recommend_records(records, top, explain_excluded)

@@ -1308,12 +1308,15 @@ def cli_bench(settings: BenchConfig, quick: bool, json_out: Path | None) -> int:
         "model_dir": str(ctx.model_dir),
         "world_dir": str(ctx.world_dir),
     }
+    from benchmarks.leads import bench_leads
+
     sections: list[tuple[str, Callable[[Context], None]]] = [
         ("single", bench_single),
         ("http", bench_http),
         ("batch", bench_batch),
         ("training", bench_training),
         ("retrieval", bench_retrieval),
+        ("leads", bench_leads),
     ]
     for name, fn in sections:
         ts = time.perf_counter()

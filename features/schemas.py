@@ -527,6 +527,53 @@ OUTPUT_HEADERS_ZH: dict[str, str] = {
     "allocated_rank": "容量分配后排名",
     "allocated": "已分配",
 }
+# --- the park's side: leads ------------------------------------------------------------------
+LEAD_SCORE = "lead_score"
+PARK_SCORE = "park_score"
+PARK_RANK = "park_rank"
+N_OPTIONS = "n_options"
+PRESSURE = "pressure"
+FIRST_PARK = "first_choice_park_id"
+FIRST_PARK_NAME = "first_choice_park_name"
+PRESSURE_PARTS: tuple[str, ...] = ("restriction", "function", "space", "core_area")
+PRESSURE_PART_ZH: dict[str, str] = {
+    "restriction": "禁限目录",
+    "function": "疏解功能",
+    "space": "用地规模",
+    "core_area": "核心区",
+}
+PRESSURE_PART_COLUMNS: tuple[str, ...] = tuple(f"pressure_{p}" for p in PRESSURE_PARTS)
+# One row per lead in files (the API nests the pressure parts with their texts).
+LEAD_COLUMNS: tuple[str, ...] = (
+    ROW,
+    FIRM_ID,
+    FIRM_NAME,
+    *PASSTHROUGH_COLUMNS,
+    LEAD_SCORE,
+    PARK_SCORE,
+    PARK_RANK,
+    N_OPTIONS,
+    PRESSURE,
+    *PRESSURE_PART_COLUMNS,
+    FIRST_PARK,
+    FIRST_PARK_NAME,
+    REASONS,
+)
+OUTPUT_HEADERS_ZH.update(
+    {
+        LEAD_SCORE: "线索得分",
+        PARK_SCORE: "本园区得分",
+        PARK_RANK: "本园区在该企业选项中的排名",
+        N_OPTIONS: "该企业可选园区数",
+        PRESSURE: "疏解压力",
+        FIRST_PARK: "该企业首选园区编号",
+        FIRST_PARK_NAME: "该企业首选园区",
+        **{
+            c: f"疏解压力·{PRESSURE_PART_ZH[p]}"
+            for p, c in zip(PRESSURE_PARTS, PRESSURE_PART_COLUMNS, strict=True)
+        },
+    }
+)
 RELEVANCE_CHOSEN = 2
 RELEVANCE_SHORTLISTED = 1
 RELEVANCE_OTHER = 0

@@ -99,11 +99,18 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def write_bundle(target: Path, write_files: Callable[[Path], list[Path]], manifest: dict[str, Any]) -> Path:
+def write_bundle(
+    target: Path,
+    write_files: Callable[[Path], list[Path]],
+    manifest: dict[str, Any],
+    required: frozenset[str] | None = None,
+) -> Path:
     """Write into a temporary sibling, add the manifest with checksums, then swap it in.
 
-    A crash at any point leaves the previous bundle untouched.
+    A crash at any point leaves the previous bundle untouched.  ``required`` names the files
+    every directory of its kind must hold (a model bundle's by default; a firm index has its own).
     """
+    required = required_files() if required is None else required
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -116,7 +123,7 @@ def write_bundle(target: Path, write_files: Callable[[Path], list[Path]], manife
             "files": {p.name: sha256(p) for p in sorted(files, key=lambda p: p.name)},
             # Everything written is required: an optional stage (precedents) that was trained
             # must not vanish from a copy without the loader noticing.
-            "required_files": sorted({p.name for p in files} | required_files()),
+            "required_files": sorted({p.name for p in files} | required),
         }
         (tmp / MANIFEST).write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8"
@@ -142,6 +149,40 @@ def read_catalogue(path: Path) -> pd.DataFrame:
     for col in S.PARK_LIST_COLUMNS:
         parks[col] = parks[col].map(lambda v: [] if v is None else [str(x) for x in v])
     return parks
+
+
+def _check_checksums(path: Path, files: dict[str, str]) -> None:
+    for name, digest in files.items():
+        fpath = path / name
+        if not fpath.exists():
+            raise BundleError(f"model bundle {path} is missing {name}")
+        actual = sha256(fpath)
+        if actual != digest:
+            raise BundleError(
+                f"model bundle {path}: checksum mismatch for {name} "
+                f"(manifest {digest[:12]}…, file {actual[:12]}…)"
+            )
+
+
+def check_files(path: Path) -> dict[str, Any]:
+    """The manifest of a directory written by :func:`write_bundle` (of any kind), after every
+    file it lists, and every file it requires, has been checked; :class:`BundleError` otherwise."""
+    path = Path(path)
+    mpath = path / MANIFEST
+    if not mpath.exists():
+        raise BundleError(f"{path} has no {MANIFEST}")
+    try:
+        manifest: dict[str, Any] = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{mpath} is not valid JSON: {exc}") from exc
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise BundleError(f"{mpath} lists no files")
+    unlisted = sorted(set(manifest.get("required_files", [])) - set(files))
+    if unlisted:
+        raise BundleError(f"{path} is incomplete: {MANIFEST} does not list {', '.join(unlisted)}")
+    _check_checksums(path, files)
+    return manifest
 
 
 def read_manifest(path: Path, expected_features: tuple[str, ...]) -> dict[str, Any]:
@@ -173,16 +214,7 @@ def read_manifest(path: Path, expected_features: tuple[str, ...]) -> dict[str, A
             f"model bundle {path} is incomplete: format_version {FORMAT_VERSION} requires "
             f"{', '.join(unlisted)}, which {MANIFEST} does not list"
         )
-    for name, digest in files.items():
-        fpath = path / name
-        if not fpath.exists():
-            raise BundleError(f"model bundle {path} is missing {name}")
-        actual = sha256(fpath)
-        if actual != digest:
-            raise BundleError(
-                f"model bundle {path}: checksum mismatch for {name} "
-                f"(manifest {digest[:12]}…, file {actual[:12]}…)"
-            )
+    _check_checksums(path, files)
     names = tuple(manifest.get("feature_names", ()))
     if names != expected_features:
         missing = sorted(set(expected_features) - set(names))

@@ -20,6 +20,7 @@ from features import schemas as S
 from features.embeddings import IndustryInferer, ProfileEmbedder
 from features.history import ArrivalHistory
 from features.pairs import FEATURE_NAMES, FirmArrays, ParkArrays, criterion_scores, pair_features
+from features.persist import init_params
 from features.precedents import FILE as PRECEDENTS_FILE
 from features.precedents import Precedents, county_key
 from features.towers import PreferenceTower, firm_tower_features, park_tower_features
@@ -148,6 +149,7 @@ class Matcher:
             self.parks[S.ADCODE].astype(str).map(county_key).to_numpy(), return_inverse=True
         )
         self._reasons: ReasonWriter | None = None
+        self._park_vectors: np.ndarray | None = None
 
     def reset_reasons(self) -> None:
         """Forget the cached reason writer (its sentences quote the precedents)."""
@@ -324,6 +326,18 @@ class Matcher:
         relocation group out of its precedent features."""
         firms = FirmArrays.build(batch, self.park_arrays)
         cands = self.retrieve(firms, self.firm_vectors(batch, firms), k)
+        return firms, cands, self.candidate_features(batch, firms, cands, years, exclude_groups)
+
+    def candidate_features(
+        self,
+        batch: FirmBatch,
+        firms: FirmArrays,
+        cands: Candidates,
+        years: np.ndarray | None = None,
+        exclude_groups: list[str] | None = None,
+    ) -> np.ndarray:
+        """Pair features of given candidates: the second half of :meth:`features`, also used
+        when a park the officer asks about is added to the retrieved ones (:meth:`with_parks`)."""
         hist = self.history.features(firms.division, cands.parks, years) if self.history is not None else None
         prec = (
             self.precedents.features(firms.fn_mask, firms.division, cands.parks, exclude_groups)
@@ -332,8 +346,64 @@ class Matcher:
         )
         if years is None:
             years = np.full(len(batch), self.decision_year)
-        x = pair_features(firms, self.park_arrays, cands.parks, cands.sim, hist, years, prec)
-        return firms, cands, x
+        return pair_features(firms, self.park_arrays, cands.parks, cands.sim, hist, years, prec)
+
+    def with_parks(
+        self, batch: FirmBatch, parks: Sequence[int]
+    ) -> tuple[FirmArrays, Candidates, np.ndarray, np.ndarray]:
+        """:meth:`features` with the catalogue positions ``parks`` added to every firm's
+        candidates, wherever retrieval ranked them: the park side asks about parks that FAISS
+        may not have returned.  A park a hard rule removes for a firm is not added (its column
+        is -1 there); the rule is in ``Candidates.infeasible``.  Also returns (n, len(parks))
+        the column of each asked park in the candidates, -1 where it is removed."""
+        firms = FirmArrays.build(batch, self.park_arrays)
+        vectors = self.firm_vectors(batch, firms)
+        cands = self.retrieve(firms, vectors, None)
+        asked = np.asarray(parks, dtype=np.int64)
+        n = len(batch)
+        present = cands.parks[:, :, None] == asked[None, None, :]
+        feasible = cands.infeasible[:, asked] == 0 if n else np.zeros((0, len(asked)), bool)
+        add = feasible & ~present.any(axis=1)
+        extra = np.where(add, asked[None, :], -1)
+        sims = vectors @ self.park_vectors_[asked].T if len(asked) else np.zeros((n, 0), np.float32)
+        grown = Candidates(
+            np.concatenate([cands.parks, extra], axis=1),
+            np.concatenate([cands.sim, np.where(add, sims, 0.0).astype(np.float32)], axis=1),
+            cands.infeasible,
+        )
+        k = cands.parks.shape[1]
+        col = np.where(
+            present.any(axis=1), present.argmax(axis=1), np.where(add, k + np.arange(len(asked)), -1)
+        )
+        col = np.where(feasible, col, -1)
+        return firms, grown, self.candidate_features(batch, firms, grown), col
+
+    @property
+    def park_vectors_(self) -> np.ndarray:
+        """The catalogue's vectors in the FAISS space, computed once per matcher."""
+        if self._park_vectors is None:
+            self._park_vectors = self.park_vectors()
+        return self._park_vectors
+
+    def with_catalogue(self, parks: pd.DataFrame) -> Matcher:
+        """The same trained stages over another catalogue (a what-if copy in which a park
+        changes its offer), the FAISS index rebuilt over the new park vectors so that
+        retrieval and similarity see the change as the real model would."""
+        m = Matcher(
+            self.embedder,
+            self.index,
+            self.ranker,
+            self.inferer,
+            parks,
+            self.priors_frame,
+            self.manifest,
+            self.candidates,
+            self.tower,
+            self.history,
+            self.precedents,
+        )
+        m.index = VectorIndex(**init_params(self.index)).fit(m.park_vectors_)
+        return m
 
     def score(self, x: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """The ranker's score for every candidate, ``-inf`` for padding: the one scoring function

@@ -66,15 +66,19 @@ class VectorIndex:
         scores, ids = self.index_.search(q, k)
         return scores, ids
 
-    def save(self, directory: Path) -> list[Path]:
+    def save(
+        self, directory: Path, index_file: str = INDEX_FILE, params_file: str = PARAMS_FILE
+    ) -> list[Path]:
         """The FAISS index file plus the parameters it was built with (nprobe, efSearch, seed)."""
-        faiss.write_index(self.index_, str(directory / INDEX_FILE))
-        return [directory / INDEX_FILE, write_params(self, directory / PARAMS_FILE)]
+        faiss.write_index(self.index_, str(directory / index_file))
+        return [directory / index_file, write_params(self, directory / params_file)]
 
     @classmethod
-    def load(cls, directory: Path) -> VectorIndex:
-        index = faiss.read_index(str(directory / INDEX_FILE))
-        params = read_params(directory / PARAMS_FILE)
+    def load(
+        cls, directory: Path, index_file: str = INDEX_FILE, params_file: str = PARAMS_FILE
+    ) -> VectorIndex:
+        index = faiss.read_index(str(directory / index_file))
+        params = read_params(directory / params_file)
         if not params:  # an older bundle: the index type is all the file says
             kind = (
                 "flat"

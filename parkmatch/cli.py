@@ -112,12 +112,42 @@ def _cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     # A malformed ranker.txt with forged checksums aborts LightGBM; test-load it in a child so
     # this command exits 2 with the reason (a BundleError) instead of dying with 134.
     verify_in_child(model_dir)
+    if args.why or args.compare:
+        from matcher.cli import cli_why
+
+        ids = [i.strip() for i in args.compare.split(",") if i.strip()] if args.compare else None
+        return cli_why(Path(args.firm), model_dir, args.why or "", ids)
     return cli_recommend(
         firm_path=Path(args.firm),
         model_dir=model_dir,
         top=args.top,
         fmt=args.format,
         explain_excluded=args.explain_excluded,
+    )
+
+
+def _cmd_leads(args: argparse.Namespace, settings: Settings) -> int:
+    from matcher.cli import cli_leads
+
+    return cli_leads(
+        park_id=args.park,
+        model_dir=Path(args.model) if args.model else settings.resolved_model_dir(),
+        top=args.top,
+        out=Path(args.output) if args.output else None,
+        firms_path=Path(args.firms) if args.firms else None,
+        index_dir=Path(args.index) if args.index else None,
+        headers=args.headers,
+    )
+
+
+def _cmd_index_firms(args: argparse.Namespace, settings: Settings) -> int:
+    from matcher.cli import cli_index_firms
+
+    return cli_index_firms(
+        Path(args.firms),
+        Path(args.out),
+        Path(args.model) if args.model else settings.resolved_model_dir(),
+        args.index_type or settings.firm_index_type,
     )
 
 
@@ -267,7 +297,28 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=10)
     s.add_argument("--format", choices=("json", "table"), default="json")
     s.add_argument("--explain-excluded", action="store_true")
+    s.add_argument(
+        "--why", metavar="PARK_ID", help="where this park stands for the firm, and what would lift it"
+    )
+    s.add_argument("--compare", metavar="A,B,C", help="these parks side by side for the firm")
     s.set_defaults(func=_cmd_recommend)
+
+    s = sub.add_parser("leads", help="rank firms for one park: whom to approach, and why")
+    s.add_argument("firms", nargs="?", help="firm list (CSV, XLSX or Parquet)")
+    s.add_argument("--park", required=True, help="park id (see `parkmatch parks`)")
+    s.add_argument("--index", help="a firm index built by `parkmatch index-firms`, instead of a list")
+    s.add_argument("-o", "--output", help=".xlsx, .csv or .parquet; JSON to standard output if omitted")
+    s.add_argument("--top", type=int, default=50)
+    s.add_argument("--model")
+    s.add_argument("--headers", choices=("en", "zh"), default="en", help="CSV header row")
+    s.set_defaults(func=_cmd_leads)
+
+    s = sub.add_parser("index-firms", help="build a firm index (FAISS + Parquet) for `leads --index`")
+    s.add_argument("firms", help="firm list (CSV, XLSX or Parquet)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--index-type", choices=("ivf", "hnsw"), help="default: PARKMATCH_FIRM_INDEX_TYPE")
+    s.add_argument("--model")
+    s.set_defaults(func=_cmd_index_firms)
 
     s = sub.add_parser("evaluate", help="offline evaluation against baselines and real relocations")
     s.add_argument("--model")

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
 
     # Batch matching.
     chunk_rows: int = 20_000
+    # FAISS index type of `parkmatch index-firms` (ivf or hnsw; see matcher.leads.FirmIndex)
+    firm_index_type: Literal["ivf", "hnsw"] = "ivf"
 
     def resolved_model_dir(self) -> Path:
         return self.model_dir or self.home / "model"

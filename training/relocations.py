@@ -334,3 +334,45 @@ def case_groups(matcher: Matcher, df: pd.DataFrame, exclude_own_group: bool = Tr
         )
     labels = np.where(cands.parks < 0, -1, labels)
     return CaseGroups(df, x, labels, cands.parks, matched, county)
+
+
+def pressure_check(
+    matcher: Matcher, cases: pd.DataFrame, firms: pd.DataFrame, table: Any = None
+) -> dict[str, Any]:
+    """How the documented movers score on relocation pressure against simulated firms of the
+    same industries (GB/T division), as a check of the score, not a training target: the
+    movers did move, so a pressure that ranks them below their simulated peers would be suspect.
+
+    For each division with at least one mover: the movers' mean pressure, the simulated firms'
+    mean, and overall the share of movers above the median of their division's simulated firms."""
+    from features.pressure import relocation_pressure
+
+    batch, _ = matcher.prepare(columns_from_records(relocation_records(cases)))
+    movers = relocation_pressure(batch.cols, batch.imputed, table).score
+    mdiv = np.array([str(c)[:2] for c in batch.cols[S.INDUSTRY_CODE]])
+    sim_cols = {k: firms[k].to_numpy(object) for k in S.FIRM_COLUMNS if k in firms}
+    for k in S.FIRM_LIST_COLUMNS:
+        sim_cols[k] = np.array([list(v) for v in firms[k]] + [None], dtype=object)[:-1]
+    sim_batch, _ = matcher.prepare(sim_cols)
+    sim = relocation_pressure(sim_batch.cols, sim_batch.imputed, table).score
+    sdiv = np.array([str(c)[:2] for c in sim_batch.cols[S.INDUSTRY_CODE]])
+    by_div: dict[str, dict[str, float]] = {}
+    above = []
+    for d in sorted(set(mdiv)):
+        peers = sim[sdiv == d]
+        if not len(peers):
+            continue
+        mine = movers[mdiv == d]
+        above.extend((mine > np.median(peers)).tolist())
+        by_div[d] = {
+            "movers": len(mine),
+            "movers_mean": rnd(float(mine.mean())),
+            "simulated": len(peers),
+            "simulated_mean": rnd(float(peers.mean())),
+        }
+    return {
+        "movers_mean": rnd(float(movers.mean())),
+        "simulated_mean_same_divisions": rnd(float(sim[np.isin(sdiv, list(by_div))].mean())),
+        "share_of_movers_above_division_median": rnd(float(np.mean(above))) if above else None,
+        "by_division": by_div,
+    }

@@ -950,6 +950,16 @@ def _catalogue_fingerprint(parks: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def simulate_firms(n_firms: int, seed: int) -> pd.DataFrame:
+    """Firms alone, drawn as :func:`simulate` draws them (same generator, no relocation
+    decisions): a registry to index for leads, at a million rows, without the choice stage."""
+    if n_firms <= 0:
+        raise ValueError(f"n_firms must be a positive integer, got {n_firms!r}")
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(4)[0])
+    firms, _ = _generate_firms(int(n_firms), rng, _reference())
+    return firms
+
+
 def simulate(n_firms: int, seed: int, parks: pd.DataFrame | None = None) -> World:
     """Generate firms and their relocation decisions.  Deterministic given (n_firms, seed, parks)."""
     if not isinstance(n_firms, (int, np.integer)) or isinstance(n_firms, bool) or n_firms <= 0:

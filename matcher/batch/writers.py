@@ -307,3 +307,71 @@ def write_output(
                     writer.write_table(t)
         else:
             _write_csv_stream(tmp, list(schema.names), tables(), headers)
+
+
+SHEET_LEADS = "招商线索"
+LEAD_MEANINGS: dict[str, str] = {
+    S.LEAD_SCORE: "线索得分，0-1：疏解压力权重 ×（本园区相对该企业首选园区的选择概率比），越高越值得优先对接",
+    S.PARK_SCORE: "排序模型给本园区的得分（与企业侧推荐同一模型）",
+    S.PARK_RANK: "本园区在该企业全部可选园区中的排名，1 为首选",
+    S.N_OPTIONS: "该企业通过硬性条件的可选园区数",
+    S.PRESSURE: "疏解压力，0-1：禁限目录、疏解功能、用地规模、核心区四项的加权平均（未知项不计）",
+    S.FIRST_PARK_NAME: "该企业的首选园区（竞争对手）",
+    S.REASONS: "匹配理由、竞争情况与疏解压力各项的说明",
+}
+
+
+def write_leads(
+    out: Path,
+    leads: pd.DataFrame,
+    errors: pd.DataFrame,
+    headers: str = "en",
+    about: dict[str, Any] | None = None,
+) -> None:
+    """A park's leads as ``out`` (.xlsx, .csv or .parquet), written whole or not at all.
+
+    XLSX follows the batch workbook's conventions: Chinese headers, sheets 说明 / 招商线索 /
+    未匹配与拒绝, 未知 for unknown values, widths and a frozen header.  CSV and Parquet keep the
+    machine names (``headers="zh"`` for a Chinese CSV header) and the rejected rows go to
+    ``OUT.rejects.csv``."""
+    fmt = OUTPUT_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{out}: unsupported output type {out.suffix!r}; use .xlsx, .csv or .parquet")
+    if fmt != "xlsx":
+        with _atomic(out) as tmp:
+            if fmt == "parquet":
+                leads.to_parquet(tmp, index=False)
+            else:
+                frame = leads.rename(columns=dict(zip(leads.columns, _zh(list(leads.columns)), strict=True)))
+                (frame if headers == "zh" else leads).to_csv(tmp, index=False, encoding="utf-8-sig")
+        with _atomic(out.with_name(out.name + ".rejects.csv")) as tmp:
+            errors.to_csv(tmp, index=False, encoding="utf-8-sig")
+        return
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(SHEET_ABOUT)
+    ws.column_dimensions["A"].width = 24
+    ws.column_dimensions["B"].width = 90
+    ws.append(["项目", "内容"])
+    for key, value in (about or {}).items():
+        ws.append([key, str(value)])
+    ws.append([])
+    ws.append(["列名", "含义"])
+    for name, meaning in {**COLUMN_MEANINGS, **LEAD_MEANINGS}.items():
+        if name in leads.columns:
+            ws.append([S.OUTPUT_HEADERS_ZH.get(name, name), meaning])
+    names = list(leads.columns)
+    ws = _sheet(wb, SHEET_LEADS, names)
+    for row in leads.itertuples(index=False):
+        ws.append([UNKNOWN_ZH if _blank(v) else v for v in row])
+    names = list(errors.columns)
+    ws = _sheet(wb, SHEET_REJECTS, names)
+    for row in errors.itertuples(index=False):
+        ws.append(_display(names, tuple(row)))
+    with _atomic(out) as tmp:
+        wb.save(tmp)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

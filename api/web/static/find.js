@@ -163,23 +163,32 @@
     document.getElementById("why-h").scrollIntoView({ block: "start" });
   }
 
+  function gapText(gap) {
+    if (gap === null || gap === undefined) return null;
+    if (typeof gap === "number") return gap.toFixed(2);
+    const parts = Object.entries(ref.labels.criteria).filter(([k]) => k in gap).map(([k, label]) =>
+      label + " " + (gap[k] === null ? "未知" : (gap[k] > 0 ? "低 " : "高 ") + Math.abs(gap[k]).toFixed(2)));
+    return parts.length ? parts.join("；") : null;
+  }
+
   function whyView(w) {
     const top1 = w.top1 && (w.top1.park_name || w.top1.name || w.top1);
+    const excluded = Array.isArray(w.excluded_by) ? w.excluded_by.join("；") : w.excluded_by;
     const rows = [
       ["园区", w.park_name],
-      ["排名", w.rank ? "第 " + w.rank + " 名（共 " + w.n_candidates + " 个候选）" : "不在候选之列"],
-      w.excluded_by ? ["排除原因", typeof w.excluded_by === "string" ? w.excluded_by : JSON.stringify(w.excluded_by)] : null,
+      ["排名", w.rank ? "第 " + w.rank + " 名（共 " + w.n_candidates + " 个候选）" : "未进入候选"],
+      excluded ? ["排除原因", excluded] : null,
       w.score !== null && w.score !== undefined ? ["综合得分", Number(w.score).toFixed(2)] : null,
       top1 ? ["第一名", String(top1)] : null,
-      w.gap_to_top1 !== null && w.gap_to_top1 !== undefined ? ["与第一名差距", Number(w.gap_to_top1).toFixed(2)] : null,
-      w.gap_to_top3 !== null && w.gap_to_top3 !== undefined ? ["与第三名差距", Number(w.gap_to_top3).toFixed(2)] : null,
+      gapText(w.gap_to_top1) ? ["比第一名", gapText(w.gap_to_top1)] : null,
+      gapText(w.gap_to_top3) ? ["比第三名", gapText(w.gap_to_top3)] : null,
     ].filter(Boolean);
     return el("div", { class: "why", "data-source": "why" },
       w.summary ? el("p", { text: w.summary }) : null,
       el("dl", {}, rows.map(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
       w.reasons && w.reasons.length ? [el("h3", { text: "依据" }), listOf(w.reasons)] : null,
-      w.needs_to_change && w.needs_to_change.length ? [el("h3", { text: "需要改变什么" }), listOf(w.needs_to_change)] : null,
-      w.what_if && w.what_if.length ? [el("h3", { text: "如果……" }), listOf(w.what_if.map((x) => x.text || (x.field + "：" + x.from + " → " + x.to + "，排名变为 " + x.new_rank)))] : null);
+      w.needs_to_change && w.needs_to_change.length ? [el("h3", { text: "企业方面需要改变什么" }), listOf(w.needs_to_change)] : null,
+      w.what_if && w.what_if.length ? [el("h3", { text: "园区条件改变后" }), listOf(w.what_if.map((x) => x.text || (x.field + "：" + x.from + " → " + x.to + "，排名变为 " + x.new_rank)))] : null);
   }
 
   // Without the park-side route: the same ranking, wider, and the chosen park's place in it.
@@ -245,7 +254,11 @@
       ...Object.entries(ref.labels.criteria).map(([k, label]) => line(label, (r) => PM.num(r.criteria ? r.criteria[k] : null))),
       line("理由", (r) => listOf(r.reasons)),
     ];
-    if (source === "compare") body.push(line("数据来源", (r) => provenanceText(r.provenance)));
+    if (source === "compare") {
+      body.push(line("数据来源", (r) => provenanceText(r.provenance)));
+      if (rows.some((r) => r.excluded_by && r.excluded_by.length))
+        body.push(line("排除原因", (r) => (r.excluded_by || []).join("；") || "—"));
+    }
     return el("div", { class: "table-wrap", "data-source": source },
       el("table", { class: "compare" }, el("caption", { class: "sr", text: "所选园区对比" }), el("thead", {}, head), el("tbody", {}, body)));
   }

@@ -212,7 +212,7 @@ def test_why_not_this_park(page: Page) -> None:
     third = page.locator("#res-list .card").nth(2)
     name = third.locator("h3 a").inner_text()
     third.get_by_role("button", name="为什么不是这个园区").click()
-    why = page.locator("#why-out .why")
+    why = page.locator("#why-out .why[data-source=why]")  # the park-side route, not the fallback
     expect(why).to_be_visible()
     expect(why).to_contain_text(name)
     expect(why).to_contain_text("第 3 名")
@@ -227,12 +227,10 @@ def test_compare_two_parks(page: Page) -> None:
     table = page.locator("#compare-out table")
     expect(table).to_be_visible()
     assert table.locator("thead th").all_inner_texts() == ["项目", *names]
-    expect(table.locator("tbody tr")).to_have_count(2 + 5 + 1 + (1 if _real_compare(page) else 0))
+    assert page.locator("#compare-out [data-source=compare]").count() == 1  # the park-side route
+    expect(table.locator("tbody tr")).to_have_count(2 + 5 + 1 + 1)
+    expect(table.locator("tbody tr", has_text="数据来源")).to_contain_text("未知")
     shoot(page, "find-why-compare")
-
-
-def _real_compare(page: Page) -> bool:
-    return page.locator("#compare-out [data-source=compare]").count() == 1
 
 
 def test_the_catalogue_filters_and_a_park_shows_provenance(page: Page, served: Served) -> None:

@@ -1,0 +1,66 @@
+"""The park's side: leads for a park, why a park is not first, parks side by side.
+
+Registered before ``/v1/parks/{park_id}`` so that ``/v1/parks/compare`` is not read as a park id.
+Why and compare take the firm in the body; they answer GET (as the HTTP contract is written)
+and POST (browsers cannot send a body with GET) with the same handler.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api import service
+from api.deps import AnyKey, ConfigDep, InferenceDep, ModelDep
+from api.errors import ERROR_RESPONSES
+from api.models import CompareResponse, LeadsRequest, LeadsResponse, WhyResponse
+from features.schemas import FirmProfile
+
+router = APIRouter(prefix="/v1", tags=["park side"], responses=ERROR_RESPONSES)
+
+ParkId = Annotated[str, Query(min_length=1, max_length=100, description="the park asked about")]
+Ids = Annotated[str, Query(min_length=1, max_length=1000, description="park ids, comma-separated")]
+
+
+@router.post(
+    "/parks/{park_id}/leads", response_model=LeadsResponse, summary="Which firms this park should approach"
+)
+async def leads(
+    park_id: str,
+    body: LeadsRequest,
+    model: ModelDep,
+    config: ConfigDep,
+    inference: InferenceDep,
+    _who: AnyKey,
+) -> Any:
+    if len(body.firms) > config.max_batch:
+        raise HTTPException(
+            422,
+            detail={
+                "code": "validation_error",
+                "message": f"at most {config.max_batch} firms per call",
+                "field": "firms",
+            },
+        )
+    return await inference.run(service.park_leads, model.matcher, park_id, body.firms, body.top)
+
+
+@router.api_route(
+    "/recommendations/why", methods=["GET", "POST"], response_model=WhyResponse, summary="Why not this park"
+)
+async def why(
+    firm: FirmProfile, park_id: ParkId, model: ModelDep, inference: InferenceDep, _who: AnyKey
+) -> Any:
+    return await inference.run(service.why_park, model.matcher, firm, park_id)
+
+
+@router.api_route(
+    "/parks/compare",
+    methods=["GET", "POST"],
+    response_model=CompareResponse,
+    summary="Parks side by side for a firm",
+)
+async def compare(firm: FirmProfile, ids: Ids, model: ModelDep, inference: InferenceDep, _who: AnyKey) -> Any:
+    wanted = [i.strip() for i in ids.split(",") if i.strip()]
+    return await inference.run(service.compare_parks, model.matcher, firm, wanted)
