@@ -178,7 +178,12 @@ RunnerDep = Annotated[BatchRunner, Depends(get_runner)]
 OwnJob = Annotated[BatchJob, Depends(own_job)]
 FileName = Annotated[
     str,
-    Query(min_length=5, max_length=200, pattern=r"^[^/\\]+$", description="the file's name (.xlsx or .csv)"),
+    Query(
+        min_length=5,
+        max_length=200,
+        pattern=r"^[^/\\\x00-\x1f]+$",
+        description="the file's name (.xlsx or .csv)",
+    ),
 ]
 Top = Annotated[int, Query(ge=1, le=50, description="parks per firm")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}

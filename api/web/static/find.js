@@ -167,7 +167,7 @@
     if (gap === null || gap === undefined) return null;
     if (typeof gap === "number") return gap.toFixed(2);
     const parts = Object.entries(ref.labels.criteria).filter(([k]) => k in gap).map(([k, label]) =>
-      label + " " + (gap[k] === null ? "未知" : (gap[k] > 0 ? "低 " : "高 ") + Math.abs(gap[k]).toFixed(2)));
+      label + " " + (gap[k] === null ? "未知" : Math.abs(gap[k]) < 0.005 ? "持平" : (gap[k] > 0 ? "低 " : "高 ") + Math.abs(gap[k]).toFixed(2)));
     return parts.length ? parts.join("；") : null;
   }
 

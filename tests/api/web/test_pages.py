@@ -63,7 +63,7 @@ def test_the_park_page_shows_provenance_and_never_a_number_for_unknown(
     html = client.get(f"/parks/{park.park_id}").text
     row = re.search(r'<tr data-field="available_land_mu">(.*?)</tr>', html, flags=re.S)
     assert row is not None
-    cells = re.findall(r"<td>(.*?)</td>", row.group(1), flags=re.S)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), flags=re.S)
     assert cells[0] == "未知" and "未知" in cells[1] and not re.search(r"\d", cells[0])
     estimated = next(f for f, lvl in park.provenance.items() if lvl == "estimated")
     est = re.search(rf'<tr data-field="{estimated}">(.*?)</tr>', html, flags=re.S)
