@@ -25,7 +25,9 @@
     const x0 = Math.min(...xs) - pad, x1 = Math.max(...xs) + pad;
     const y0 = Math.min(...ys) - pad, y1 = Math.max(...ys) + pad;
     const w = x1 - x0, h = y1 - y0;
-    const unit = w / 560; // label sizes scale with the drawing, about 12 px at 700 px wide
+    // One screen pixel in km, so labels and markers keep their size on a phone and a desktop.
+    const unit = w / Math.max(280, container.clientWidth || 560);
+    container.pmMap = [ref, parks, title];
     const root = svg("svg", {
       viewBox: [x0, y0, w, h].join(" "), role: "img", "aria-labelledby": "map-title map-desc",
       preserveAspectRatio: "xMidYMid meet",
@@ -41,7 +43,7 @@
     const rings = svg("g", { "aria-hidden": "true" });
     for (const km of ref.map.rings_km) {
       rings.append(svg("circle", { cx: 0, cy: 0, r: km, fill: "none", stroke: "#a3231c", "stroke-width": 1.2 * unit, "stroke-dasharray": `${5 * unit} ${4 * unit}`, opacity: 0.75 }));
-      rings.append(svg("text", { x: 0, y: -km - 2 * unit, "text-anchor": "middle", "font-size": 11 * unit, fill: "#7a1a14" }, km + " 公里"));
+      rings.append(svg("text", { x: 0, y: -km - 2 * unit, "text-anchor": "middle", "font-size": 12 * unit, fill: "#7a1a14" }, km + " 公里"));
     }
     root.append(rings);
     const sorted = parks.slice().sort((a, b) => (b.rank ? 1 : 0) - (a.rank ? 1 : 0) || (b.rank || 0) - (a.rank || 0));
@@ -52,8 +54,8 @@
       const g = svg("g", { class: "park" });
       g.append(svg("title", {}, (p.rank ? "第 " + p.rank + " 名：" : "") + p.name));
       if (p.rank) {
-        g.append(svg("circle", { cx: x, cy: y, r: 8 * unit, fill: "#a3231c", stroke: "#fff", "stroke-width": 1.5 * unit }));
-        g.append(svg("text", { x, y: y + 3.6 * unit, "text-anchor": "middle", "font-size": 10 * unit, fill: "#fff", "font-weight": 700 }, String(p.rank)));
+        g.append(svg("circle", { cx: x, cy: y, r: 9 * unit, fill: "#a3231c", stroke: "#fff", "stroke-width": 1.5 * unit }));
+        g.append(svg("text", { x, y: y + 4 * unit, "text-anchor": "middle", "font-size": 11 * unit, fill: "#fff", "font-weight": 700 }, String(p.rank)));
       } else {
         g.append(svg("circle", { cx: x, cy: y, r: 3.4 * unit, fill: "#123f7a", "fill-opacity": 0.8 }));
       }
@@ -62,7 +64,7 @@
     root.append(layer);
     const star = svg("g", { "aria-hidden": "true" });
     star.append(svg("path", { d: starPath(0, 0, 8 * unit, 3.4 * unit), fill: "#e8a200", stroke: "#7a1a14", "stroke-width": 0.8 * unit }));
-    star.append(svg("text", { x: 10 * unit, y: 4 * unit, "font-size": 12 * unit, "font-weight": 700, fill: "#1a1a1a" }, c.name));
+    star.append(svg("text", { x: -10 * unit, y: -6 * unit, "text-anchor": "end", "font-size": 13 * unit, "font-weight": 700, fill: "#1a1a1a" }, c.name));
     root.append(star);
     const legend = PM.el("p", { class: "legend" },
       PM.el("span", {}, "★ 天安门"),
@@ -73,6 +75,14 @@
       PM.el("span", {}, "县区点位来源：" + ref.map.source));
     container.replaceChildren(root, legend);
   };
+
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      for (const node of document.querySelectorAll(".map")) if (node.pmMap) PM.drawMap(node, ...node.pmMap);
+    }, 100);
+  });
 
   function starPath(cx, cy, R, r) {
     const pts = [];

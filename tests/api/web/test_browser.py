@@ -163,7 +163,7 @@ def shoot(page: Page, name: str) -> None:
     for label, width, height in WIDTHS:
         page.set_viewport_size({"width": width, "height": height})
         page.evaluate("window.scrollTo(0, 0)")
-        page.wait_for_timeout(150)
+        page.wait_for_timeout(400)  # the map redraws for the new width
         page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} at {width}px is {overflow}px wider than the screen"
