@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,3 +45,9 @@ class ApiConfig:
     batch_threads: int = 1
     batch_queue: int = 8
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    # The workspace: where uploaded batch files and their results are kept (shared by the
+    # workers of one machine), rows per chunk there (smaller than the CLI's, so the page's
+    # progress moves), and how long a browser session lasts.
+    batch_dir: Path = Path(tempfile.gettempdir()) / "parkmatch-batch"
+    batch_chunk_rows: int = 500
+    session_hours: float = 12.0

@@ -1,5 +1,6 @@
 """Durable state of the API: API keys (salted hashes, never stored in clear), officers'
-feedback, the active model and the per-key request counts of the rate limit.
+feedback, the active model, the per-key request counts of the rate limit, and the browser
+workspace's sessions (hashed too) and its batch runs.
 
 SQLAlchemy 2 with SQLite by default (``Settings.resolved_database_url()``); the same tables work
 on PostgreSQL by pointing ``PARKMATCH_DATABASE_URL`` at it.  The schema is owned by the Alembic
@@ -17,11 +18,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, create_engine, delete, event, func, select
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -116,6 +129,46 @@ class RateCount(Base):
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     window_start: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie carries a random token, the table only its SHA-256.
+
+    A session acts as the key it was opened with, so revoking the key ends its sessions on the
+    next request; ``csrf`` is the synchronizer token every state-changing request must echo.
+    """
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), ForeignKey("api_keys.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BatchJob(Base):
+    """A batch file uploaded in the workspace: its progress and where its result lies.
+
+    Kept in the database rather than in a worker's memory so that any worker of any server can
+    answer the page's progress polls and serve the download.
+    """
+
+    __tablename__ = "batch_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org: Mapped[str] = mapped_column(String(100), index=True)
+    created_by: Mapped[str] = mapped_column(String(32), ForeignKey("api_keys.id"))
+    filename: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    total_rows: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+    fraction: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    result_path: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 @dataclass(frozen=True)
@@ -281,6 +334,71 @@ class Database:
                 s.execute(delete(RateCount).where(RateCount.key_id == key_id, RateCount.window_start < start))
             s.commit()
         return count, max(1, math.ceil(start + window_seconds - now))
+
+    # --- browser sessions ------------------------------------------------------------------
+
+    def open_web_session(self, key: str, ttl: timedelta) -> tuple[Principal, str, str] | None:
+        """Sign in with ``key``: ``(principal, cookie token, CSRF token)``, or ``None`` for a bad key.
+
+        Expired sessions are swept here, so the table stays as small as the signed-in users."""
+        principal = self.authenticate(key)
+        if principal is None:
+            return None
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = utcnow()
+        with self.session() as s:
+            s.execute(delete(WebSession).where(WebSession.expires < now))
+            s.add(
+                WebSession(
+                    token_hash=hash_key(token),
+                    key_id=principal.key_id,
+                    csrf=csrf,
+                    created=now,
+                    expires=now + ttl,
+                )
+            )
+            s.commit()
+        return principal, token, csrf
+
+    def web_session(self, token: str) -> tuple[Principal, str] | None:
+        """The principal and CSRF token of a live session whose key is still valid, else ``None``."""
+        with self.session() as s:
+            row = s.execute(
+                select(
+                    WebSession.csrf, WebSession.expires, ApiKey.id, ApiKey.org, ApiKey.role, ApiKey.revoked
+                )
+                .join(ApiKey, ApiKey.id == WebSession.key_id)
+                .where(WebSession.token_hash == hash_key(token))
+            ).first()
+        if row is None or row.revoked is not None or as_utc(row.expires) <= utcnow():
+            return None
+        return Principal(key_id=row.id, org=row.org, role=row.role), row.csrf
+
+    def end_web_session(self, token: str) -> None:
+        with self.session() as s:
+            s.execute(delete(WebSession).where(WebSession.token_hash == hash_key(token)))
+            s.commit()
+
+    # --- batch runs of the workspace -------------------------------------------------------
+
+    def add_batch_job(self, job: BatchJob) -> None:
+        with self.session() as s:
+            s.add(job)
+            s.commit()
+
+    def batch_job(self, job_id: str) -> BatchJob | None:
+        with self.session() as s:
+            return s.get(BatchJob, job_id)
+
+    def update_batch_job(self, job_id: str, **values: Any) -> None:
+        with self.session() as s:
+            row = s.get(BatchJob, job_id)
+            if row is None:
+                return
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.updated = utcnow()
+            s.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from api.config import ApiConfig
 from api.db import ROLE_RANK, Database, Principal
 from api.ratelimit import RATE_LIMITED, message, over_limit
+from api.web.session import SessionRefused, session_principal
 from features import schemas as S
 from features.reference import park_to_profile
 from matcher.bundle import MANIFEST, BundleError, sha256, verify_in_child
@@ -244,7 +245,7 @@ async def get_principal(
         return gated
     key = api_key or (bearer.credentials if bearer is not None else None)
     if not key:
-        raise _unauthorized("an API key is required (X-API-Key header or Authorization: Bearer)")
+        return await _session_caller(request, db)
     principal = await run_in_threadpool(db.authenticate, key)
     if principal is None:
         raise _unauthorized("the API key is unknown or revoked")
@@ -257,6 +258,19 @@ async def get_principal(
             headers={"Retry-After": str(retry_after)},
         )
     return principal
+
+
+async def _session_caller(request: Request, db: Database) -> Principal:
+    """No key: the workspace's session cookie (with its CSRF token on a state-changing method)."""
+    try:
+        found = await run_in_threadpool(session_principal, db, request.scope["headers"], request.method)
+    except SessionRefused as refused:
+        raise HTTPException(
+            refused.status, detail={"code": refused.code, "message": refused.message}
+        ) from None
+    if found is None:
+        raise _unauthorized("an API key is required (X-API-Key header or Authorization: Bearer)")
+    return found
 
 
 def require_role(minimum: str) -> Callable[[Principal], Awaitable[Principal]]:

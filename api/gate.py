@@ -5,8 +5,9 @@ dependency alone lets an unauthenticated client make the server buffer and parse
 JSON (measured before this gate: a 200 MB POST took 2.1 s and 590 MiB to get its 401).  This
 pure ASGI middleware runs first:
 
-1. ``/v1`` requests with a body (POST, PUT, PATCH) without a valid, unrevoked key get their
-   401 before one body byte is read; the verified :class:`~api.db.Principal` is left in
+1. ``/v1`` requests with a body (POST, PUT, PATCH) without a valid, unrevoked key (or a live
+   workspace session with its CSRF token, :mod:`api.web.session`) get their 401 (403 for a bad
+   CSRF token) before one body byte is read; the verified :class:`~api.db.Principal` is left in
    ``scope["state"]`` for the dependencies.
 2. The key's rate limit is counted (:mod:`api.ratelimit`); over it, a 429 with ``Retry-After``,
    again before the body is read.
@@ -24,6 +25,7 @@ from api import ratelimit
 from api.config import RateLimits
 from api.db import Database, Principal
 from api.errors import error_response
+from api.web.session import SessionRefused, session_principal
 
 PROTECTED_PREFIX = "/v1/"
 # Requests that carry a body; the others are authenticated by the routes' dependencies, so an
@@ -75,12 +77,21 @@ class RequestGate:
         served = scope["app"].state.served  # per worker process: shows how evenly load spreads
         served[0] += 1
         if scope.get("method") in BODY_METHODS and str(scope.get("path", "")).startswith(PROTECTED_PREFIX):
-            key = api_key_from_headers(scope.get("headers", []))
-            if not key:
-                await _reply(scope, receive, send, 401, "unauthorized", MISSING_KEY)
-                return
+            headers = scope.get("headers", [])
+            key = api_key_from_headers(headers)
             db: Database = scope["app"].state.db
-            principal: Principal | None = await run_in_threadpool(db.authenticate, key)
+            principal: Principal | None
+            if not key:
+                try:  # the workspace's own calls: session cookie plus CSRF header
+                    principal = await run_in_threadpool(session_principal, db, headers, scope["method"])
+                except SessionRefused as refused:
+                    await _reply(scope, receive, send, refused.status, refused.code, refused.message)
+                    return
+                if principal is None:
+                    await _reply(scope, receive, send, 401, "unauthorized", MISSING_KEY)
+                    return
+            else:
+                principal = await run_in_threadpool(db.authenticate, key)
             if principal is None:
                 await _reply(scope, receive, send, 401, "unauthorized", UNAUTHORIZED)
                 return

@@ -24,6 +24,7 @@ from api.errors import install_error_handlers
 from api.gate import RequestGate
 from api.routes import briefs, feedback, industries, keys, parks, parkside, recommendations, system
 from api.service import parkmatch_version
+from api.web.app import install_web, shutdown_web
 from matcher.core import Matcher
 
 log = logging.getLogger("parkmatch.api")
@@ -100,6 +101,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
             watcher.cancel()
             app.state.inference.shutdown()
             app.state.batch_inference.shutdown()
+            shutdown_web(app)
             db.dispose()
 
     app = FastAPI(
@@ -107,7 +109,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
         version=parkmatch_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by api.web from local Swagger UI files (works offline)
         openapi_url="/openapi.json",
         redoc_url=None,
     )
@@ -121,4 +123,5 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
     app.add_middleware(RequestGate, max_body_bytes=config.max_body_bytes, rate_limits=config.rate_limits)
     for module in (system, recommendations, parkside, parks, briefs, industries, feedback, keys):
         app.include_router(module.router)
+    install_web(app, config)
     return app

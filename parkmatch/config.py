@@ -95,4 +95,5 @@ class Settings(BaseSettings):
                 admin=self.rate_limit_admin,
                 window_seconds=self.rate_limit_window_seconds,
             ),
+            batch_dir=self.home / "batch",
         )

@@ -490,6 +490,8 @@ def render_html(doc: Mapping[str, Any]) -> str:
         )
     )
     return (
-        '<!DOCTYPE html><html lang="zh"><head><meta charset="utf-8"><title>parkmatch evaluation</title>'
+        '<!DOCTYPE html><html lang="zh"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>parkmatch evaluation</title>"
         f"<style>{STYLE}</style></head><body>{''.join(sec)}</body></html>"
     )

@@ -51,6 +51,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -81,8 +82,12 @@ def match_file(
     chunk_rows: int = 20_000,
     progress: bool = True,
     headers: str = "en",
+    on_progress: Callable[[int, float | None], None] | None = None,
 ) -> Summary:
-    """Match every firm of ``inp`` and write ``out``; see the module docstring."""
+    """Match every firm of ``inp`` and write ``out``; see the module docstring.
+
+    ``on_progress(rows_read, fraction)`` is called after each chunk, for callers that show
+    progress elsewhere than on a terminal (the browser workspace polls it)."""
     t0 = time.monotonic()
     inp, out = Path(inp), Path(out)
     fmt = writers.OUTPUT_FORMATS.get(out.suffix.lower())
@@ -140,6 +145,8 @@ def match_file(
             summary.chunks_resumed += 1
         counted["rows"] += n_read
         bar.update(counted["rows"], table.fraction())
+        if on_progress is not None:
+            on_progress(counted["rows"], table.fraction())
 
     try:
         if engine == "local" and matcher is not None:

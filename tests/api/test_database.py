@@ -7,6 +7,7 @@ schema, dropped afterwards.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.config import ApiConfig
-from api.db import Database
+from api.db import BatchJob, Database, hash_key
 from api.main import create_app
 from matcher.core import Matcher
 from tests.api.conftest import FIRM, auth, postgres_schema
@@ -34,7 +35,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     db = Database(url)
     db.create_all()
     with db.engine.begin() as conn:  # each test starts empty
-        for table in ("feedback", "api_keys", "active_model", "rate_counts"):
+        for table in ("web_sessions", "batch_jobs", "feedback", "api_keys", "active_model", "rate_counts"):
             conn.execute(sa.text(f"delete from {table}"))
     db.dispose()
     return url
@@ -57,6 +58,35 @@ def test_keys_and_revocation(db_url: str) -> None:
             other.dispose()
         fetched = db.get_key(row.id)
         assert fetched is not None and fetched.revoked is not None
+    finally:
+        db.dispose()
+
+
+def test_workspace_sessions_and_batch_jobs(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        db.create_all()
+        row, key = db.create_key("org-a", "officer")
+        assert db.open_web_session("pm_wrong", timedelta(hours=1)) is None
+        opened = db.open_web_session(key, timedelta(hours=1))
+        assert opened is not None
+        who, token, csrf = opened
+        assert db.web_session(token) == (who, csrf) and who.org == "org-a"
+        with db.engine.connect() as conn:  # only the token's digest is stored
+            stored = conn.execute(sa.text("select token_hash from web_sessions")).scalars().all()
+        assert token not in stored and hash_key(token) in stored
+        stale = db.open_web_session(key, timedelta(seconds=-1))
+        assert stale is not None and db.web_session(stale[1]) is None
+        db.end_web_session(token)
+        assert db.web_session(token) is None
+        again = db.open_web_session(key, timedelta(hours=1))
+        assert again is not None
+        db.revoke_key(row.id)
+        assert db.web_session(again[1]) is None  # revoking the key ends its sessions
+        db.add_batch_job(BatchJob(id="j1", org="org-a", created_by=row.id, filename="a.xlsx"))
+        db.update_batch_job("j1", status="done", rows_done=3, fraction=1.0)
+        job = db.batch_job("j1")
+        assert job is not None and (job.status, job.rows_done, job.fraction) == ("done", 3, 1.0)
     finally:
         db.dispose()
 

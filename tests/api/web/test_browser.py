@@ -1,0 +1,342 @@
+"""The workspace in real headless Chromium against a real ``parkmatch serve`` on loopback.
+
+One server and one browser for the module; the tests run in file order as one officer's visit
+(sign in, recommend, why-not, compare, catalogue, batch, follow-up, sign out) and write the
+screenshots in ``docs/screenshots/`` at desktop and phone width.  Every request the browser
+makes is logged, and the last test checks that none went to another host.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openpyxl
+import pytest
+
+from api.db import Database
+from benchmarks.http import stop_process
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[3]
+SHOTS = ROOT / "docs" / "screenshots"
+WIDTHS = (("desktop", 1280, 800), ("phone", 390, 844))
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ORG_A, ORG_B = "廊坊市招商局", "保定市招商局"
+FIRMS = [
+    ("北京某制药有限公司", "2710", "原料药生产"),
+    ("北京某冷链物流有限公司", "", "冷链仓储配送"),
+    ("北京某数据服务有限公司", "6450", ""),
+    ("北京某服装批发有限公司", "5132", "服装批发"),
+    ("北京某软件有限公司", "6513", "应用软件开发"),
+]
+
+try:
+    from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - dev dependency
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="browser tests need headless Chromium at /usr/bin/chromium (Debian package chromium)",
+    ),
+    pytest.mark.skipif(sync_playwright is None, reason="browser tests need the playwright package"),
+]
+
+
+@dataclass
+class Served:
+    url: str
+    officer: str
+    viewer: str
+    other: str
+    requests: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(bundle_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``parkmatch serve`` over the small fixture model, with keys of two organisations."""
+    home = tmp_path_factory.mktemp("served")
+    db_url = f"sqlite:///{(home / 'parkmatch.db').as_posix()}"
+    db = Database(db_url)
+    db.create_all()
+    keys = [
+        db.create_key(org, role)[1]
+        for org, role in ((ORG_A, "officer"), (ORG_A, "viewer"), (ORG_B, "officer"))
+    ]
+    db.dispose()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PARKMATCH_HOME": str(home),
+        "PARKMATCH_MODEL_DIR": str(bundle_path),
+        "PARKMATCH_DATABASE_URL": db_url,
+        "OMP_NUM_THREADS": "1",
+    }
+    cmd = [sys.executable, "-m", "parkmatch", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    log = (home / "serve.log").open("wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (home / "serve.log").read_text(errors="replace")[-3000:]
+            try:
+                if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "parkmatch serve did not become ready"
+            time.sleep(0.3)
+        yield Served(url, *keys)
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def context(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    assert sync_playwright is not None
+    with sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1280, "height": 800},
+            accept_downloads=True,
+            locale="zh-CN",
+        )
+        ctx.on("request", lambda req: served.requests.append(req.url))
+        ctx.set_default_timeout(30_000)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+@pytest.fixture(scope="module")
+def page(context: BrowserContext, served: Served) -> Page:
+    p = context.pages[0] if context.pages else context.new_page()
+    # Refused requests the visit makes on purpose (a wrong key, a route this server lacks, after
+    # sign-out) log "Failed to load resource"; anything else, a CSP refusal above all, is a fault.
+    p.on(
+        "console",
+        lambda m: (
+            served.problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    p.on("pageerror", lambda e: served.problems.append(str(e)))
+    return p
+
+
+def shoot(page: Page, name: str) -> None:
+    """Both widths, full page; at phone width nothing may stick out sideways."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label, width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(400)  # the map redraws for the new width
+        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} at {width}px is {overflow}px wider than the screen"
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def test_sign_in(page: Page, served: Served) -> None:
+    page.goto(served.url + "/")
+    expect(page).to_have_url(served.url + "/login")
+    expect(page.get_by_label("API 密钥")).to_be_focused()
+    shoot(page, "login")
+    page.get_by_label("API 密钥").fill("pm_wrong")
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("#login-error")).to_have_text("API 密钥无效或已停用（key）")
+    page.get_by_label("API 密钥").fill(served.officer)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(served.url + "/find")
+    expect(page.locator("header .who")).to_contain_text(ORG_A)
+    assert served.officer not in page.url
+
+
+def test_recommend_shows_ranked_parks_with_reasons_and_the_map(page: Page) -> None:
+    page.get_by_label("企业名称").fill("北京某制药有限公司")
+    page.get_by_label("经营范围或主营业务").fill("化学原料药及制剂的研发与生产")
+    industry = page.get_by_label("所属行业（国民经济行业分类 GB/T 4754-2017）")
+    industry.fill("原料药")
+    expect(page.locator('#industry-options option[value="2710 化学药品原料药制造"]')).to_have_count(1)
+    industry.fill("2710 化学药品原料药制造")
+    page.get_by_label("迁出区（北京）").select_option("大兴区")
+    page.get_by_label("生产制造").check()
+    page.get_by_role("button", name="推荐园区").click()
+    cards = page.locator("#res-list .card")
+    expect(cards.nth(4)).to_be_visible()
+    assert cards.count() >= 5
+    for i in range(5):
+        assert cards.nth(i).locator("ul.reasons li").count() >= 1
+        assert cards.nth(i).locator(".bars .bar").count() == 5
+    ranked = page.locator("#map svg g.park")
+    expect(ranked).to_have_count(cards.count())
+    assert page.locator("#map svg text", has_text="200 公里").count() == 1
+    assert page.locator("#map svg text", has_text="天安门").count() == 1
+    shoot(page, "find")
+
+
+def test_why_not_this_park(page: Page) -> None:
+    third = page.locator("#res-list .card").nth(2)
+    name = third.locator("h3 a").inner_text()
+    third.get_by_role("button", name="为什么不是这个园区").click()
+    why = page.locator("#why-out .why[data-source=why]")  # the park-side route, not the fallback
+    expect(why).to_be_visible()
+    expect(why).to_contain_text(name)
+    expect(why).to_contain_text("第 3 名")
+
+
+def test_compare_two_parks(page: Page) -> None:
+    cards = page.locator("#res-list .card")
+    names = [cards.nth(i).locator("h3 a").inner_text() for i in (0, 1)]
+    cards.nth(0).get_by_label("加入对比").check()
+    cards.nth(1).get_by_label("加入对比").check()
+    page.get_by_role("button", name="对比所选园区").click()
+    table = page.locator("#compare-out table")
+    expect(table).to_be_visible()
+    assert table.locator("thead th").all_inner_texts() == ["项目", *names]
+    assert page.locator("#compare-out [data-source=compare]").count() == 1  # the park-side route
+    expect(table.locator("tbody tr")).to_have_count(2 + 5 + 1 + 1)
+    expect(table.locator("tbody tr", has_text="数据来源")).to_contain_text("未知")
+    shoot(page, "find-why-compare")
+
+
+def test_the_catalogue_filters_and_a_park_shows_provenance(page: Page, served: Served) -> None:
+    page.get_by_role("link", name="园区", exact=True).click()
+    rows = page.locator("#park-table tbody tr")
+    expect(rows.first).to_be_visible()
+    everything = rows.count()
+    page.get_by_label("省市").select_option("天津市")
+    expect(page.locator("#p-count")).not_to_contain_text(f"（{everything} /")
+    cities = page.locator("#park-table tbody tr td:nth-child(2)").all_inner_texts()
+    assert cities and all(c.startswith("天津市") for c in cities)
+    expect(page.locator("#map svg g.park")).to_have_count(len(cities))
+    shoot(page, "parks")
+    rows.first.locator("a").click()
+    table = page.locator("table.prov-table")
+    expect(table).to_be_visible()
+    levels = set(table.locator("td .prov").all_inner_texts())
+    assert levels <= {"官方", "有来源", "估", "未知"} and "未知" in levels
+    for row in table.locator("tbody tr").all():
+        value, level = row.locator("td").nth(0).inner_text(), row.locator("td .prov").inner_text()
+        assert (value == "未知") == (level == "未知"), (value, level)
+        if level == "估":
+            assert value.endswith("（估）")
+    shoot(page, "park")
+
+
+def test_batch_upload_then_download(page: Page, served: Served, tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["企业名称", "行业代码", "主营业务"])
+    for firm in FIRMS:
+        sheet.append(list(firm))
+    sheet.append(["缺行业的企业", "", ""])
+    upload = tmp_path / "名单.xlsx"
+    book.save(upload)
+    page.get_by_role("link", name="批量").click()
+    page.get_by_label("文件").set_input_files(str(upload))
+    page.get_by_label("每家企业推荐园区数").select_option("3")
+    page.get_by_role("button", name="上传并匹配").click()
+    link = page.get_by_role("link", name="下载结果（Excel）")
+    expect(link).to_be_visible(timeout=60_000)
+    expect(page.locator("#b-progress-text")).to_contain_text("已处理 6 行")
+    assert page.locator("#b-progress").get_attribute("value") == "1"
+    shoot(page, "batch")
+    with page.expect_download() as got:
+        link.click()
+    out = tmp_path / "result.xlsx"
+    got.value.save_as(out)
+    result = openpyxl.load_workbook(out, read_only=True)
+    summary = list(result["汇总"].values)
+    header, body = summary[0], summary[1:]
+    assert len(body) == len(FIRMS) + 1
+    names = [r[header.index("企业名称")] for r in body]
+    assert names == [f[0] for f in FIRMS] + ["缺行业的企业"]
+    states = [r[header.index("处理结果")] for r in body]
+    assert states[-1] == "已拒绝" and all(s.startswith("已匹配") for s in states[:-1])
+    detail = [r for r in list(result["推荐明细"].values)[1:] if r[0] is not None]
+    assert len(detail) == 3 * len(FIRMS)
+
+
+def test_record_a_follow_up_and_see_only_our_own(page: Page, served: Served) -> None:
+    theirs = {"firm_name": "保定方面的企业", "park_id": "BJ001", "outcome": "signed"}
+    r = httpx.post(served.url + "/v1/feedback", json=theirs, headers={"X-API-Key": served.other})
+    assert r.status_code == 201
+    page.get_by_role("link", name="企业找园区").click()
+    page.get_by_label("企业名称").fill("北京某制药有限公司")
+    page.get_by_label("所属行业（国民经济行业分类 GB/T 4754-2017）").fill("2710")
+    page.get_by_role("button", name="推荐园区").click()
+    first = page.locator("#res-list .card").first
+    park_name = first.locator("h3 a").inner_text()
+    first.get_by_role("link", name="记录跟进").click()
+    expect(page.get_by_label("企业名称")).to_have_value("北京某制药有限公司")
+    expect(page.get_by_label("园区", exact=True)).to_have_value(f"{park_name}（{first_id(page)}）")
+    page.get_by_label("进展").select_option(label="已考察")
+    page.get_by_label("备注").fill("园区用地指标待确认")
+    page.get_by_role("button", name="保存").click()
+    rows = page.locator("#fu-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("已考察")
+    expect(rows.first).to_contain_text(park_name)
+    assert "保定方面的企业" not in page.locator("#fu-table").inner_text()
+    shoot(page, "followups")
+
+
+def first_id(page: Page) -> str:
+    return page.url.split("park=")[1].split("&")[0]
+
+
+def test_docs_render_from_local_files(page: Page, served: Served) -> None:
+    page.goto(served.url + "/docs")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    shoot(page, "docs")
+
+
+def test_sign_out_then_be_refused(page: Page, served: Served) -> None:
+    page.goto(served.url + "/find")
+    page.get_by_role("button", name="退出登录").click()
+    expect(page).to_have_url(served.url + "/login")
+    page.goto(served.url + "/followups")
+    expect(page).to_have_url(served.url + "/login")
+    status: Any = page.evaluate("fetch('/v1/feedback').then((r) => r.status)")
+    assert status == 401
+
+
+def test_the_browser_asked_no_other_host(served: Served) -> None:
+    assert len(served.requests) > 20
+    foreign = [u for u in served.requests if not u.startswith((served.url + "/", "data:", "blob:"))]
+    assert foreign == []
+    assert served.problems == [], served.problems
