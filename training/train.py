@@ -402,10 +402,19 @@ def hash_unit(key: str) -> float:
     return int.from_bytes(hashlib.blake2b(str(key).encode(), digest_size=8).digest(), "big") / 2.0**64
 
 
-def ensure_world(world_dir: Path, n_firms: int, seed: int, cases: pd.DataFrame, parks: pd.DataFrame) -> None:
-    """Generate the simulated world if absent, its choice weights estimated on ``cases``."""
+def ensure_world(
+    world_dir: Path,
+    n_firms: int,
+    seed: int,
+    cases: pd.DataFrame | None = None,
+    parks: pd.DataFrame | None = None,
+) -> None:
+    """Generate the simulated world if absent, its choice weights estimated on ``cases`` (the
+    bundled corpus by default) against ``parks`` (the bundled catalogue by default)."""
     if all((world_dir / f).exists() for f in WORLD_FILES):
         return
+    cases = load_relocations() if cases is None else cases
+    parks = R.load_parks() if parks is None else parks
     from training.choice import estimated_choice
     from training.synth import simulate, write_world
 
