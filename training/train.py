@@ -424,6 +424,22 @@ def ensure_world(
     write_world(simulate(n_firms, seed, parks, choice=choice), world_dir, overwrite=True)
 
 
+def simulator_choice_summary(world_dir: Path) -> dict[str, Any]:
+    """How the world's choice weights were obtained, for the manifest (no case ids)."""
+    import json
+
+    truth = json.loads((world_dir / "truth.json").read_text(encoding="utf-8"))
+    est = truth.get("choice_estimates")
+    if not est:
+        return {"source": "hand-set (documented starting values)"}
+    keep = ("method", "n_cases", "n_clusters", "log_likelihood", "null_log_likelihood", "mcfadden_r2")
+    return {
+        "source": "estimated on documented cases",
+        **{k: est[k] for k in keep if k in est},
+        "weights": {k: v["estimate"] for k, v in est["parameters"].items()},
+    }
+
+
 def train_bundle(cfg: TrainConfig) -> dict[str, Any]:
     """The whole ``parkmatch train``: world (generated if absent) → bundle on disk."""
     world_dir, out, candidates, index_type = cfg.world_dir, cfg.out, cfg.candidates, cfg.index_type
@@ -446,6 +462,7 @@ def train_bundle(cfg: TrainConfig) -> dict[str, Any]:
         "candidates": candidates,
         "index_type": index_type,
         "metrics": report,
+        "simulator_choice": simulator_choice_summary(world_dir),
         "relocations": {
             "path": str(cases_path),
             "sha256": hashlib.sha256(Path(cases_path).read_bytes()).hexdigest(),
