@@ -561,7 +561,9 @@ def evaluate(
         },
     }
     cv_cfg = (
-        CVConfig(max_sim_events=5_000, n_boot=200, shares=(0.25,), fold_world_firms=30_000)
+        CVConfig(
+            max_sim_events=5_000, n_boot=200, shares=(0.25,), fold_world_firms=min(30_000, len(world.firms))
+        )
         if quick
         else CVConfig()
     )
