@@ -65,7 +65,7 @@ from matcher.constraints import RULES
 from matcher.core import Matcher
 from matcher.ranker import ParkRanker
 from training.baselines import BASELINES, DEFINITIONS, RANKERS, all_scores, popularity_counts
-from training.realcv import CVConfig, real_cv
+from training.realcv import CVConfig, no_leakage, real_cv
 from training.relocations import load_relocations, real_relocations
 from training.report import render_html, rnd, table, to_json
 from training.synth import World, load_world
@@ -560,8 +560,16 @@ def evaluate(
             f"(needs_omitted_share {TEST_SOFT_SHARE}); omitted_needs: {OFFICER_OMITS_NEEDS_DESCRIPTION}",
         },
     }
-    cv_cfg = CVConfig(max_sim_events=5_000, n_boot=200, shares=(0.25,)) if quick else CVConfig()
-    out["real_cv"] = real_cv(matcher, world, load_relocations(relocations), cv_cfg, progress)
+    cv_cfg = (
+        CVConfig(
+            max_sim_events=5_000, n_boot=200, shares=(0.25,), fold_world_firms=min(30_000, len(world.firms))
+        )
+        if quick
+        else CVConfig()
+    )
+    cases = load_relocations(relocations)
+    out["real_cv"] = real_cv(matcher, cases, cv_cfg, progress)
+    out["real_cv"]["no_leakage"] = no_leakage(out["real_cv"], cases)
     popularity = popularity_counts(matcher, train_ev)
     out["temporal"] = evaluate_split(matcher, world, test_ev, popularity, cfg, progress, "temporal")
     bf_matcher, bf_train, bf_test, info = train_byfirm_ranker(matcher, world, cfg, progress)

@@ -28,13 +28,16 @@ from features import schemas as S
 from features.pairs import FEATURE_NAMES
 from matcher.core import Matcher
 from training.baselines import embedding_scores, masked, scorecard_scores
-from training.relocations import case_groups
+from training.choice import estimated_choice
+from training.relocations import case_groups, case_targets
 from training.report import rnd
+from training.synth import simulate
 from training.train import (
     MAX_TRAIN_NEGATIVES,
     TRAIN_UNTIL_YEAR,
     Groups,
     build_groups,
+    fit_choice_stages,
     fit_ranker,
     hash_unit,
     new_ranker,
@@ -77,6 +80,7 @@ class CVConfig:
     folds: int = K_FOLDS
     shares: tuple[float, ...] = SHARES
     max_sim_events: int = 15_000
+    fold_world_firms: int = 100_000
     n_boot: int = 1000
     seed: int = 0
 
@@ -188,9 +192,24 @@ def summarise_hits(
     return out
 
 
+def fold_world(
+    matcher: Matcher, train_cases: pd.DataFrame, cfg: CVConfig, fold: int
+) -> tuple[Matcher, Any, dict[str, Any]]:
+    """A fold's own simulated world and the stages learned from its choices.
+
+    The simulator's choice weights are estimated on the fold's training cases only
+    (:func:`training.choice.estimated_choice`), a world of ``cfg.fold_world_firms`` firms is
+    generated from them, and the tower, index and arrival history are refitted on it, so no
+    held-out case reaches the fold's model through the simulator either."""
+    choice = estimated_choice(train_cases, matcher.parks)
+    world = simulate(cfg.fold_world_firms, cfg.seed + 1 + fold, matcher.parks, choice=choice)
+    m = clone(matcher)
+    fit_choice_stages(m, world.firms, world.events, matcher.index.index_type, cfg.seed)
+    return m, world, choice
+
+
 def real_cv(
     matcher: Matcher,
-    world: Any,
     cases: pd.DataFrame,
     cfg: CVConfig | None = None,
     progress: Callable[[str], None] = log,
@@ -200,47 +219,40 @@ def real_cv(
     t0 = time.perf_counter()
     cases = cases.reset_index(drop=True)
     folds = fold_of(cases["group_id"], cfg.folds)
-    base = clone(matcher)
-    sim = _sim_groups(base, world, cfg, progress)
-    fit_rows, val_rows = split_validation(sim, np.arange(len(sim.events)))
-
-    # simulation only: no documented case anywhere, fitted once
-    sim_only = clone(matcher)
-    fit_ranker(sim_only, new_ranker(cfg.seed), sim, fit_rows, val_rows, None, 0.0, cfg.seed, progress)
-    cg_all = case_groups(sim_only, cases, exclude_own_group=False)
-    ranked: dict[str, list[list[int]]] = {
-        "simulation_only": ranked_parks(sim_only, sim_only.score(cg_all.x, cg_all.cand), cg_all.cand),
-        "famous": famous_ranked(matcher, len(cases)),
+    matched, county = case_targets(cases, matcher.parks)
+    ranked: dict[str, list[list[int]]] = {"famous": famous_ranked(matcher, len(cases))}
+    fold_rankers = ("model", "scorecard", "popularity_by_function", "embedding")
+    per_share: dict[float, dict[str, list[list[int]]]] = {
+        share: {r: [[] for _ in range(len(cases))] for r in fold_rankers} for share in cfg.shares
     }
-    matched, county = cg_all.matched, cg_all.county
-
-    per_share: dict[float, dict[str, list[list[int]]]] = {}
+    sim_only_rank: list[list[int]] = [[] for _ in range(len(cases))]
     fold_log: list[dict[str, Any]] = []
     pf = FEATURE_NAMES.index("precedent_function")
     pp = FEATURE_NAMES.index("precedent_park")
-    for share in cfg.shares:
-        out_rank: dict[str, list[list[int]]] = {
-            r: [[] for _ in range(len(cases))]
-            for r in ("model", "scorecard", "popularity_by_function", "embedding")
-        }
-        for f in range(cfg.folds):
-            train_idx = np.flatnonzero(folds != f)
-            test_idx = np.flatnonzero(folds == f)
-            if not len(test_idx):
-                continue
-            m = clone(matcher)
+    for f in range(cfg.folds):
+        train_idx = np.flatnonzero(folds != f)
+        test_idx = np.flatnonzero(folds == f)
+        if not len(test_idx):
+            continue
+        train_cases, test_cases = cases.iloc[train_idx], cases.iloc[test_idx]
+        progress(f"real-case CV fold {f}: estimating the simulator on {len(train_idx)} cases, own world")
+        base, world, choice = fold_world(matcher, train_cases, cfg, f)
+        sim = _sim_groups(base, world, cfg, progress)
+        fit_rows, val_rows = split_validation(sim, np.arange(len(sim.events)))
+
+        # simulation only: this fold's simulated world, no documented case as a group or precedent
+        sim_only = clone(base)
+        fit_ranker(sim_only, new_ranker(cfg.seed), sim, fit_rows, val_rows, None, 0.0, cfg.seed, progress)
+        cg0 = case_groups(sim_only, test_cases, exclude_own_group=False)
+        for i, r in zip(
+            test_idx, ranked_parks(sim_only, sim_only.score(cg0.x, cg0.cand), cg0.cand), strict=True
+        ):
+            sim_only_rank[i] = r
+        for share in cfg.shares:
+            m = clone(base)
             fit_ranker(
-                m,
-                new_ranker(cfg.seed),
-                sim,
-                fit_rows,
-                val_rows,
-                cases.iloc[train_idx],
-                share,
-                cfg.seed,
-                progress,
+                m, new_ranker(cfg.seed), sim, fit_rows, val_rows, train_cases, share, cfg.seed, progress
             )
-            test_cases = cases.iloc[test_idx]
             cg = case_groups(m, test_cases, exclude_own_group=False)
             scores = {
                 "model": m.score(cg.x, cg.cand),
@@ -250,24 +262,29 @@ def real_cv(
                 ),
                 "embedding": embedding_scores(cg.x, cg.cand),
             }
-            for name, s in scores.items():
-                for i, r in zip(test_idx, ranked_parks(m, s, cg.cand), strict=True):
-                    out_rank[name][i] = r
+            for name, sc in scores.items():
+                for i, r in zip(test_idx, ranked_parks(m, sc, cg.cand), strict=True):
+                    per_share[share][name][i] = r
             assert m.precedents is not None
+            est = choice["choice_estimates"]
             fold_log.append(
                 {
                     "share": share,
                     "fold": f,
                     "train_cases": len(train_idx),
                     "test_cases": len(test_idx),
-                    "train_groups": sorted(set(cases["group_id"].iloc[train_idx].astype(str))),
+                    "train_groups": sorted(set(train_cases["group_id"].astype(str))),
                     "test_groups": sorted(set(test_cases["group_id"].astype(str))),
                     "precedent_groups": sorted({str(g) for g in m.precedents.case_group_}),
+                    "simulator_cases": est["case_ids"],
+                    "simulator_events": len(world.events),
+                    "simulator_weights": {k: v["estimate"] for k, v in est["parameters"].items()},
                 }
             )
-        per_share[share] = out_rank
+    for share, out_rank in per_share.items():
         h5 = _hits(out_rank["model"], matched, county)["county_hit@5"].mean()
         progress(f"real-case CV: share {share:.2f} → county Hit@5 {h5:.3f}")
+    ranked["simulation_only"] = sim_only_rank
 
     share_hit5 = {
         s: float(_hits(r["model"], matched, county)["county_hit@5"].mean()) for s, r in per_share.items()
@@ -312,10 +329,13 @@ def real_cv(
     }
 
 
-def no_leakage(doc: dict[str, Any]) -> bool:
-    """True when no fold's test groups were in its training cases or its precedents."""
+def no_leakage(doc: dict[str, Any], cases: pd.DataFrame) -> bool:
+    """True when no fold's test groups were in its training cases, its precedents or the cases
+    its simulator was estimated on."""
+    group_of = dict(zip(cases["case_id"].astype(str), cases["group_id"].astype(str), strict=True))
     for f in doc["fold_log"]:
         test = set(f["test_groups"])
-        if test & set(f["train_groups"]) or test & set(f["precedent_groups"]):
+        sim_groups = {group_of[c] for c in f["simulator_cases"]}
+        if test & set(f["train_groups"]) or test & set(f["precedent_groups"]) or test & sim_groups:
             return False
     return True

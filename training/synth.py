@@ -309,6 +309,8 @@ class _Parks:
     xi: np.ndarray
     opens: np.ndarray  # first year the park can receive firms
     shock_member: np.ndarray  # (n_shocks, P) bool
+    designated_fn: np.ndarray  # (P,) bitmask over S.FUNCTIONS of the functions policy sends there
+    designated_codes: list[list[str]]
     codes: list[list[str]]
     restricted: list[list[str]]
     capacity_real: np.ndarray
@@ -394,6 +396,14 @@ def _park_context(parks: pd.DataFrame, truth: dict[str, Any]) -> _Parks:
         xi=np.array([float(xi_map.get(pid, 0.0)) for pid in parks[S.PARK_ID].astype(str)]),
         opens=opens,
         shock_member=member,
+        designated_fn=np.array(
+            [
+                sum(1 << S.FUNCTIONS.index(f) for f in (v or []) if f in S.FUNCTIONS)
+                for v in parks[S.DESIGNATED_FUNCTIONS]
+            ],
+            dtype=np.int64,
+        ),
+        designated_codes=[list(v or []) for v in parks[S.DESIGNATED_INDUSTRIES]],
         codes=[list(c) for c in parks[S.INDUSTRY_CODES]],
         restricted=[list(c) for c in parks[S.RESTRICTED_INDUSTRIES]],
         capacity_real=_capacity_proxy(parks),
@@ -409,6 +419,7 @@ class _CodeTable:
     chain: np.ndarray  # (C, P) H^0.7
     io: np.ndarray  # (C, P) log1p(link/0.02)
     restricted: np.ndarray  # (C, P) bool
+    designated: np.ndarray  # (C, P) bool: the code falls under an industry policy sends to the park
 
 
 def _code_table(codes: list[str], pk: _Parks) -> _CodeTable:
@@ -417,6 +428,7 @@ def _code_table(codes: list[str], pk: _Parks) -> _CodeTable:
     chain = np.zeros((len(codes), P))
     io = np.zeros((len(codes), P))
     restricted = np.zeros((len(codes), P), dtype=bool)
+    designated = np.zeros((len(codes), P), dtype=bool)
     all_park_codes = sorted({c for cs in pk.codes for c in cs} | set(codes))
     sector, a = _io_link_table(all_park_codes)
     for ci, code in enumerate(codes):
@@ -424,6 +436,7 @@ def _code_table(codes: list[str], pk: _Parks) -> _CodeTable:
         for j in range(P):
             chain[ci, j] = _hierarchy(code, pk.codes[j]) ** 0.7
             restricted[ci, j] = any(code.startswith(r) for r in pk.restricted[j])
+            designated[ci, j] = any(code.startswith(r) for r in pk.designated_codes[j])
             if s is not None:
                 link = 0.0
                 for pc in pk.codes[j]:
@@ -431,7 +444,7 @@ def _code_table(codes: list[str], pk: _Parks) -> _CodeTable:
                     if sp is not None and sp != s:
                         link = max(link, float(a[sp, s] + a[s, sp]))
                 io[ci, j] = math.log1p(link / 0.02)
-    return _CodeTable(codes, {c: i for i, c in enumerate(codes)}, chain, io, restricted)
+    return _CodeTable(codes, {c: i for i, c in enumerate(codes)}, chain, io, restricted, designated)
 
 
 @dataclass
@@ -471,6 +484,96 @@ def _shock_targets(shock: dict[str, Any], div: np.ndarray, func_mask: np.ndarray
     return hit
 
 
+# Names of the utility's components, in the order of :func:`_components`'s columns.  Each
+# component already carries its sign and the firm's random taste, so V = ξ + X·β with every β
+# an attractiveness weight that theory expects to be non-negative.
+BETA_COMPONENTS: tuple[str, ...] = (
+    "chain",
+    "io",
+    "agglomeration",
+    "land_price",
+    "land_squeeze",
+    "talent",
+    "subsidy",
+    "registration",
+    "distance",
+    "rail_time",
+    "port",
+    "designated_function",
+    "designated_industry",
+)
+
+
+def shock_components(shocks: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(f"{s['name']}:{part}" for s in shocks for part in ("all", "target"))
+
+
+def _components(
+    truth: dict[str, Any],
+    pk: _Parks,
+    ct: _CodeTable,
+    fa: _FirmArrays,
+    park: np.ndarray,
+    year: np.ndarray,
+    agg: np.ndarray | None,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Utility components X (pairs × (BETA_COMPONENTS + shock parts)) and hard feasibility for
+    pairs (fa[i], park[i], year[i]).  One definition serves the generator and the estimator
+    (:mod:`training.choice`), so the estimated weights are the generator's weights."""
+    from features.reference import haversine_km
+
+    tz = fa.taste
+    pollution_ok = fa.poll <= pk.max_poll[park]
+    feasible = (
+        (pk.dist_bj[park] <= fa.max_dist)
+        & ~ct.restricted[fa.code_idx, park]
+        & pollution_ok
+        & (fa.land_need <= LAND_FEASIBLE * pk.land[park])
+        & (year >= pk.opens[park])
+    )
+    shocks = truth["shocks"]
+    x = np.zeros((len(park), len(BETA_COMPONENTS) + 2 * len(shocks)))
+    x[:, 0] = tz["chain"] * ct.chain[fa.code_idx, park]
+    x[:, 1] = ct.io[fa.code_idx, park]
+    if agg is not None:
+        yi = np.clip(year - YEARS[0], 0, len(YEARS) - 1)
+        x[:, 2] = np.log1p(agg[yi, fa.div, park] / max(scale, 1e-9))
+    intensity = np.sqrt(np.minimum(fa.land_need / 100.0, 1.5))
+    x[:, 3] = -tz["land_price"] * intensity * np.log(pk.price[park] / 1e5)
+    squeeze = np.maximum(0.0, np.log(np.maximum(fa.land_need, 1e-3) / (0.1 * np.maximum(pk.land[park], 1.0))))
+    x[:, 4] = -(squeeze**2)
+    x[:, 5] = tz["talent"] * fa.talent**2 * np.log(0.05 + pk.talent[park])
+    bits = ((fa.prio_mask[:, None] >> np.arange(len(S.SUBSIDY_ITEMS))) & 1).astype(np.float64)
+    w = SUBSIDY_WEIGHT["base"] + SUBSIDY_WEIGHT["priority"] * bits
+    x[:, 6] = tz["subsidy"] * np.einsum("ij,ij->i", w, pk.subsidy[park])
+    pharma = (fa.div == 27).astype(np.float64)
+    x[:, 7] = tz["registration"] * pk.reg[park] * (2.0 * pharma + 0.6 * fa.ties)
+    d = haversine_km(fa.origin_lat, fa.origin_lng, pk.lat[park], pk.lng[park])
+    x[:, 8] = -tz["distance"] * (0.15 + 1.5 * fa.ties**2) * (d / 100.0) ** 0.8
+    x[:, 9] = -fa.ties * np.log1p(pk.rail[park] / 60.0)
+    x[:, 10] = fa.needs_port * np.where(pk.port[park], 1.0, -1.0)
+    x[:, 11] = (fa.func_mask & pk.designated_fn[park]) != 0
+    x[:, 12] = ct.designated[fa.code_idx, park]
+    base = len(BETA_COMPONENTS)
+    for k, shock in enumerate(shocks):
+        member = pk.shock_member[k, park]
+        if not member.any():
+            continue
+        strength = _shock_strength(shock, year) * member
+        x[:, base + 2 * k] = strength
+        x[:, base + 2 * k + 1] = strength * _shock_targets(shock, fa.div, fa.func_mask)
+    return x, feasible
+
+
+def beta_vector(truth: dict[str, Any]) -> np.ndarray:
+    b = truth["beta"]
+    parts = [float(b.get(name, 0.0)) for name in BETA_COMPONENTS]
+    for shock in truth["shocks"]:
+        parts += [float(shock["delta_all"]), float(shock["delta_target"])]
+    return np.asarray(parts, dtype=np.float64)
+
+
 def _utility(
     truth: dict[str, Any],
     pk: _Parks,
@@ -481,47 +584,9 @@ def _utility(
     agg: np.ndarray | None,
     scale: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic utility V and hard feasibility for pairs (fa[i], park[i], year[i])."""
-    from features.reference import haversine_km
-
-    b = truth["beta"]
-    tz = fa.taste
-    pollution_ok = fa.poll <= pk.max_poll[park]
-    feasible = (
-        (pk.dist_bj[park] <= fa.max_dist)
-        & ~ct.restricted[fa.code_idx, park]
-        & pollution_ok
-        & (fa.land_need <= LAND_FEASIBLE * pk.land[park])
-        & (year >= pk.opens[park])
-    )
-    v = pk.xi[park].copy()
-    v += b["chain"] * tz["chain"] * ct.chain[fa.code_idx, park]
-    v += b["io"] * ct.io[fa.code_idx, park]
-    if agg is not None:
-        yi = np.clip(year - YEARS[0], 0, len(YEARS) - 1)
-        v += b["agglomeration"] * np.log1p(agg[yi, fa.div, park] / max(scale, 1e-9))
-    intensity = np.sqrt(np.minimum(fa.land_need / 100.0, 1.5))
-    v -= b["land_price"] * tz["land_price"] * intensity * np.log(pk.price[park] / 1e5)
-    squeeze = np.maximum(0.0, np.log(np.maximum(fa.land_need, 1e-3) / (0.1 * np.maximum(pk.land[park], 1.0))))
-    v -= b["land_squeeze"] * squeeze**2
-    v += b["talent"] * tz["talent"] * fa.talent**2 * np.log(0.05 + pk.talent[park])
-    bits = ((fa.prio_mask[:, None] >> np.arange(len(S.SUBSIDY_ITEMS))) & 1).astype(np.float64)
-    w = SUBSIDY_WEIGHT["base"] + SUBSIDY_WEIGHT["priority"] * bits
-    v += b["subsidy"] * tz["subsidy"] * np.einsum("ij,ij->i", w, pk.subsidy[park])
-    pharma = (fa.div == 27).astype(np.float64)
-    v += b["registration"] * tz["registration"] * pk.reg[park] * (2.0 * pharma + 0.6 * fa.ties)
-    d = haversine_km(fa.origin_lat, fa.origin_lng, pk.lat[park], pk.lng[park])
-    v -= b["distance"] * tz["distance"] * (0.15 + 1.5 * fa.ties**2) * (d / 100.0) ** 0.8
-    v -= b["rail_time"] * fa.ties * np.log1p(pk.rail[park] / 60.0)
-    v += b["port"] * fa.needs_port * np.where(pk.port[park], 1.0, -1.0)
-    for k, shock in enumerate(truth["shocks"]):
-        member = pk.shock_member[k, park]
-        if not member.any():
-            continue
-        strength = _shock_strength(shock, year) * member
-        tgt = _shock_targets(shock, fa.div, fa.func_mask)
-        v += strength * (shock["delta_all"] + shock["delta_target"] * tgt)
-    return v, feasible
+    """Deterministic utility V = ξ + X·β and hard feasibility for pairs (fa[i], park[i], year[i])."""
+    x, feasible = _components(truth, pk, ct, fa, park, year, agg, scale)
+    return pk.xi[park] + x @ beta_vector(truth), feasible
 
 
 # --- firm generation ------------------------------------------------------------------------
@@ -960,8 +1025,12 @@ def simulate_firms(n_firms: int, seed: int) -> pd.DataFrame:
     return firms
 
 
-def simulate(n_firms: int, seed: int, parks: pd.DataFrame | None = None) -> World:
-    """Generate firms and their relocation decisions.  Deterministic given (n_firms, seed, parks)."""
+def simulate(
+    n_firms: int, seed: int, parks: pd.DataFrame | None = None, choice: dict[str, Any] | None = None
+) -> World:
+    """Generate firms and their relocation decisions.  Deterministic given (n_firms, seed, parks,
+    choice).  ``choice`` replaces the choice weights (``beta``, ``shocks``) and records how they
+    were obtained (``choice_estimates``, see :mod:`training.choice`)."""
     if not isinstance(n_firms, (int, np.integer)) or isinstance(n_firms, bool) or n_firms <= 0:
         raise ValueError(f"n_firms must be a positive integer, got {n_firms!r}")
     if parks is None:
@@ -977,6 +1046,8 @@ def simulate(n_firms: int, seed: int, parks: pd.DataFrame | None = None) -> Worl
     firms, inner = _generate_firms(n, rng_firms, ref)
 
     truth = _default_truth(n, seed)
+    if choice is not None:
+        truth.update({k: choice[k] for k in ("beta", "shocks", "choice_estimates") if k in choice})
     truth["park_xi"] = {
         pid: round(float(x), 6)
         for pid, x in zip(parks[S.PARK_ID], rng_park.normal(0, XI_SD, len(parks)), strict=True)
@@ -1373,8 +1444,15 @@ def cli_synth(n_firms: int, seed: int, out: Path, overwrite: bool) -> int:
     out = Path(out)
     _check_out_dir(out, overwrite)
     t0 = time.perf_counter()
+    from features.reference import load_parks
+    from training.choice import estimated_choice
+    from training.relocations import load_relocations
+
+    parks = load_parks()
+    print("estimating the choice weights on the documented cases ...", file=sys.stderr, flush=True)
+    choice = estimated_choice(load_relocations(), parks)
     print(f"simulating {n_firms:,} Beijing firms (seed {seed}) ...", file=sys.stderr, flush=True)
-    world = simulate(n_firms, seed)
+    world = simulate(n_firms, seed, parks, choice=choice)
     t1 = time.perf_counter()
     print(f"  simulated in {t1 - t0:.1f}s; writing {out} ...", file=sys.stderr, flush=True)
     write_world(world, out, overwrite=overwrite)
@@ -1386,9 +1464,7 @@ def cli_synth(n_firms: int, seed: int, out: Path, overwrite: bool) -> int:
     print(f"relocation rate:  {rate:.1%}")
     print(f"capacity scale:   {world.truth['capacity']['scale']:.4g}")
     if len(ev):
-        from features.reference import load_parks
-
-        names = load_parks().set_index(S.PARK_ID)[S.PARK_NAME]
+        names = parks.set_index(S.PARK_ID)[S.PARK_NAME]
         print("top destinations:")
         for pid, cnt in ev[S.CHOSEN_PARK_ID].value_counts().head(5).items():
             print(f"  {pid:<8} {names.get(pid, '?')}  {cnt:,}")

@@ -261,6 +261,18 @@ def mixed_training_set(
     return np.concatenate([xs, xr]), np.concatenate([ys, yr]), np.concatenate([gs, gr]), weight
 
 
+def fit_choice_stages(
+    matcher: Matcher, firms: pd.DataFrame, events: pd.DataFrame, index_type: str, seed: int
+) -> Matcher:
+    """The stages that learn from simulated *choices* (the preference tower, the FAISS index of
+    the tower-shaped park vectors, arrival history), in place.  Real-case cross-validation refits
+    exactly these on each fold's own simulated world."""
+    matcher.tower = fit_tower(matcher, firms, events[events[S.YEAR] <= TRAIN_UNTIL_YEAR], seed=seed)
+    matcher.index = VectorIndex(index_type=index_type, seed=seed).fit(matcher.park_vectors())
+    matcher.history = fit_history(matcher, firms, events)
+    return matcher
+
+
 def train_matcher(
     firms: pd.DataFrame,
     events: pd.DataFrame,
@@ -295,9 +307,7 @@ def train_matcher(
         embedder, VectorIndex(index_type="flat"), ranker, inferer, parks, priors, candidates=candidates
     )
     progress("fitting the preference tower (conditional logit over the catalogue) on the training years")
-    matcher.tower = fit_tower(matcher, firms, events[events[S.YEAR] <= TRAIN_UNTIL_YEAR], seed=seed)
-    matcher.index = VectorIndex(index_type=index_type, seed=seed).fit(matcher.park_vectors())
-    matcher.history = fit_history(matcher, firms, events)
+    fit_choice_stages(matcher, firms, events, index_type, seed)
     # the simulated groups are built before any precedent exists, so their candidate lists never
     # depend on documented cases (a cross-validation fold reuses them as they are)
     progress(f"retrieving candidates and computing pair features for {len(events):,} relocation events")
@@ -392,24 +402,53 @@ def hash_unit(key: str) -> float:
     return int.from_bytes(hashlib.blake2b(str(key).encode(), digest_size=8).digest(), "big") / 2.0**64
 
 
-def ensure_world(world_dir: Path, n_firms: int, seed: int) -> None:
+def ensure_world(
+    world_dir: Path,
+    n_firms: int,
+    seed: int,
+    cases: pd.DataFrame | None = None,
+    parks: pd.DataFrame | None = None,
+) -> None:
+    """Generate the simulated world if absent, its choice weights estimated on ``cases`` (the
+    bundled corpus by default) against ``parks`` (the bundled catalogue by default)."""
     if all((world_dir / f).exists() for f in WORLD_FILES):
         return
+    cases = load_relocations() if cases is None else cases
+    parks = R.load_parks() if parks is None else parks
+    from training.choice import estimated_choice
     from training.synth import simulate, write_world
 
-    log(f"no simulated world in {world_dir}: generating {n_firms:,} firms (seed {seed})")
-    write_world(simulate(n_firms, seed), world_dir, overwrite=True)
+    log(f"no simulated world in {world_dir}: estimating its choice weights on {len(cases)} documented cases")
+    choice = estimated_choice(cases, parks)
+    log(f"generating {n_firms:,} firms (seed {seed})")
+    write_world(simulate(n_firms, seed, parks, choice=choice), world_dir, overwrite=True)
+
+
+def simulator_choice_summary(world_dir: Path) -> dict[str, Any]:
+    """How the world's choice weights were obtained, for the manifest (no case ids)."""
+    import json
+
+    truth = json.loads((world_dir / "truth.json").read_text(encoding="utf-8"))
+    est = truth.get("choice_estimates")
+    if not est:
+        return {"source": "hand-set (documented starting values)"}
+    keep = ("method", "n_cases", "n_clusters", "log_likelihood", "null_log_likelihood", "mcfadden_r2")
+    return {
+        "source": "estimated on documented cases",
+        **{k: est[k] for k in keep if k in est},
+        "weights": {k: v["estimate"] for k, v in est["parameters"].items()},
+    }
 
 
 def train_bundle(cfg: TrainConfig) -> dict[str, Any]:
     """The whole ``parkmatch train``: world (generated if absent) → bundle on disk."""
     world_dir, out, candidates, index_type = cfg.world_dir, cfg.out, cfg.candidates, cfg.index_type
-    ensure_world(world_dir, cfg.n_firms, cfg.seed)
     catalogue = cfg.catalogue or R.data_file("parks.csv")
     parks = R.load_parks(catalogue)
-    firms, events = load_world_frames(world_dir)
     cases_path = cfg.relocations or R.data_file("relocations.csv")
     cases = load_relocations(cases_path)
+    ensure_world(world_dir, cfg.n_firms, cfg.seed, cases, parks)
+    firms, events = load_world_frames(world_dir)
     matcher, report = train_matcher(
         firms, events, parks, candidates=candidates, index_type=index_type, seed=0, cases=cases
     )
@@ -423,6 +462,7 @@ def train_bundle(cfg: TrainConfig) -> dict[str, Any]:
         "candidates": candidates,
         "index_type": index_type,
         "metrics": report,
+        "simulator_choice": simulator_choice_summary(world_dir),
         "relocations": {
             "path": str(cases_path),
             "sha256": hashlib.sha256(Path(cases_path).read_bytes()).hexdigest(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,14 +10,12 @@ import pytest
 from matcher.core import Matcher
 from training.realcv import RANKERS, CVConfig, fold_of, no_leakage, real_cv
 from training.relocations import load_relocations
-from training.synth import World
 
 
 @pytest.fixture(scope="module")
-def cv_doc(matcher: Matcher, small_world: tuple[World, Path]) -> dict[str, Any]:
-    world, _ = small_world
-    cfg = CVConfig(folds=3, shares=(0.25,), max_sim_events=3000, n_boot=20)
-    return real_cv(matcher, world, load_relocations(), cfg, progress=lambda _m: None)
+def cv_doc(matcher: Matcher) -> dict[str, Any]:
+    cfg = CVConfig(folds=3, shares=(0.25,), max_sim_events=3000, n_boot=20, fold_world_firms=8000)
+    return real_cv(matcher, load_relocations(), cfg, progress=lambda _m: None)
 
 
 def test_folds_follow_relocation_groups() -> None:
@@ -30,18 +27,22 @@ def test_folds_follow_relocation_groups() -> None:
 
 
 def test_no_case_scored_in_a_fold_was_in_its_training_data(cv_doc: dict[str, Any]) -> None:
-    assert no_leakage(cv_doc)
     cases = load_relocations()
+    assert no_leakage(cv_doc, cases)
+    group_of = dict(zip(cases["case_id"], cases["group_id"], strict=True))
     for f in cv_doc["fold_log"]:
         assert f["train_cases"] + f["test_cases"] == len(cases)
         assert not set(f["test_groups"]) & set(f["train_groups"])
         assert not set(f["test_groups"]) & set(f["precedent_groups"])
         assert set(f["precedent_groups"]) <= set(f["train_groups"])
-    leaky = {
-        **cv_doc,
-        "fold_log": [{**cv_doc["fold_log"][0], "precedent_groups": cv_doc["fold_log"][0]["test_groups"]}],
-    }
-    assert not no_leakage(leaky)
+        # the fold's simulator was estimated on its training cases only
+        assert {group_of[c] for c in f["simulator_cases"]} <= set(f["train_groups"])
+    first = cv_doc["fold_log"][0]
+    leaky = {**cv_doc, "fold_log": [{**first, "precedent_groups": first["test_groups"]}]}
+    assert not no_leakage(leaky, cases)
+    test_case = next(c for c, g in group_of.items() if g in set(first["test_groups"]))
+    leaky_sim = {**cv_doc, "fold_log": [{**first, "simulator_cases": [*first["simulator_cases"], test_case]}]}
+    assert not no_leakage(leaky_sim, cases)
 
 
 def test_every_ranker_is_reported_overall_and_by_type(cv_doc: dict[str, Any]) -> None:
