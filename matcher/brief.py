@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
@@ -31,7 +32,9 @@ from features.validation import FirmBatch, firm_values, function_label
 from matcher.constraints import RULE_TEXT
 from matcher.core import Matcher
 from matcher.explain import PLATFORM_TYPE_CN
+from matcher.leads import leads_for_batch
 from matcher.nomatch import RELAXABLE
+from matcher.whynot import TARGET_RANK, why
 
 TOP_PARKS = 5
 TOP_LEADS = 10
@@ -467,6 +470,38 @@ def parse_leads(records: Sequence[Mapping[str, Any]], source: str = "线索") ->
         except ValidationError as exc:
             raise _lead_error(source, i, exc) from None
     return out
+
+
+def leads_for_brief(
+    matcher: Matcher, batch: FirmBatch, park_id: str, top: int = 10, what_if_for: int = 3
+) -> tuple[list[S.LeadRow], list[str]]:
+    """The park brief's leads from a firm list, through the leads path itself
+    (:func:`matcher.leads.leads_for_batch`), and the what-if lines of its best leads that do not
+    yet rank the park in the top 3 (:func:`matcher.whynot.why`, re-scored with the real model)."""
+    found = leads_for_batch(matcher, batch, park_id, top)
+    position = {int(r): i for i, r in enumerate(batch.rows)}
+    rows: list[S.LeadRow] = []
+    lines: list[str] = []
+    for lead in found:
+        own = lead["first_choice_park_id"] == park_id
+        rows.append(
+            S.LeadRow(
+                firm_name=str(lead["firm_name"]),
+                lead_score=float(lead["lead_score"]),
+                relocation_pressure=lead["pressure"],
+                park_rank=lead["park_rank"],
+                competitor=None if own else lead["first_choice_park_name"],
+                reasons=list(lead["reasons"]),
+            )
+        )
+        rank = lead["park_rank"]
+        if len(lines) < what_if_for and rank is not None and rank > TARGET_RANK:
+            doc = why(matcher, batch.take(np.array([position[int(lead[S.ROW])]])), park_id)
+            for change in doc["what_if"][:1]:
+                lines.append(f"{lead['firm_name']}：{change['text']}")
+            if not doc["what_if"]:
+                lines.append(f"{lead['firm_name']}：{doc['summary']}")
+    return rows, lines
 
 
 def read_leads(path: Path) -> tuple[list[S.LeadRow], list[str]]:

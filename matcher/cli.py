@@ -81,21 +81,32 @@ def cli_brief(
     model_dir: Path,
     leads: Path | None = None,
     overwrite: bool = False,
+    firms: Path | None = None,
 ) -> int:
-    """``parkmatch brief firm FIRM.json`` / ``parkmatch brief park PARK_ID``: a PDF brief."""
-    from matcher.brief import firm_brief, park_brief, read_leads
+    """``parkmatch brief firm FIRM.json`` / ``parkmatch brief park PARK_ID``: a PDF brief.  A park
+    brief lists leads from ``--firms FILE`` (scored here by the leads path) or ``--leads FILE``."""
+    from matcher.brief import firm_brief, leads_for_brief, park_brief, read_leads
     from matcher.brief_pdf import firm_brief_pdf, park_brief_pdf
 
     if out.exists() and not overwrite:
         raise ValueError(f"{out} 已存在；加 --overwrite 覆盖")
     if kind == "firm":
-        if leads is not None:
-            raise ValueError("--leads 只用于园区简报（brief park）")
+        if leads is not None or firms is not None:
+            raise ValueError("--leads 和 --firms 只用于园区简报（brief park）")
         profile = read_profile(Path(target))
         data = firm_brief_pdf(firm_brief(Matcher.load(model_dir), profile))
     else:
+        if leads is not None and firms is not None:
+            raise ValueError("--leads 与 --firms 只能选一个")
         rows, what_if = read_leads(leads) if leads is not None else ([], [])
         matcher = Matcher.load(model_dir)
+        if firms is not None:
+            try:
+                park_position(matcher, target)
+            except KeyError:
+                raise ValueError(f"园区编号 {target!r} 不在目录中（见 parkmatch parks）") from None
+            batch, _errors = read_firm_file(matcher, firms)
+            rows, what_if = leads_for_brief(matcher, batch, target)
         try:
             brief = park_brief(matcher.parks, target, matcher.model_version, rows, what_if)
         except KeyError:

@@ -139,6 +139,7 @@ def _cmd_brief(args: argparse.Namespace, settings: Settings) -> int:
         model_dir=model_dir,
         leads=Path(args.leads) if args.leads else None,
         overwrite=args.overwrite,
+        firms=Path(args.firms) if args.firms else None,
     )
 
 
@@ -340,6 +341,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     s.add_argument("target", help="firm: FirmProfile JSON file (or -); park: its park_id")
     s.add_argument("-o", "--output", required=True, help="the PDF to write")
     s.add_argument("--leads", help="park only: leads as JSON or CSV (see docs/briefs.md)")
+    s.add_argument("--firms", help="park only: a firm list (CSV, XLSX, Parquet) to find the leads in")
     s.add_argument("--model")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=_cmd_brief)

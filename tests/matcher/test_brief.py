@@ -21,6 +21,7 @@ from matcher.brief import (
     ParkBrief,
     constraint_lines,
     firm_brief,
+    leads_for_brief,
     park_brief,
     park_fact,
     parse_leads,
@@ -209,3 +210,29 @@ def test_lead_files_in_csv_and_json_and_errors_naming_row_and_field(tmp_path: Pa
     bad.write_text("企业名称,线索得分,迁出压力\n甲,1,0.5\n乙,1,1.7\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"第 2 行：字段“迁出压力”（relocation_pressure）：不能大于 1"):
         read_leads(bad)
+
+
+def test_park_brief_leads_come_from_the_leads_path(matcher: Matcher) -> None:
+    """Leads found in a firm list by :func:`matcher.leads.leads_for_batch` are what the brief
+    prints: same firms in the same order, the pressure and the competitor of each."""
+    from features.validation import columns_from_records
+    from matcher.leads import leads_for_batch
+
+    firms = [
+        {"name": "北京某原料药企业甲", "industry_code": "2710", "functions": ["production"]},
+        {"name": "北京某软件公司乙", "industry_code": "6513", "functions": ["rnd"]},
+        {"name": "北京某服装批发商户丙", "industry_code": "5132", "functions": ["wholesale"]},
+    ]
+    batch, errors = matcher.prepare(columns_from_records(firms))
+    assert not errors
+    park_id = "HE082"
+    rows, what_if = leads_for_brief(matcher, batch, park_id, top=3)
+    direct = leads_for_batch(matcher, batch, park_id, 3)
+    assert [r.firm_name for r in rows] == [d[S.FIRM_NAME] for d in direct]
+    for row, d in zip(rows, direct, strict=True):
+        assert row.relocation_pressure == d[S.PRESSURE] and row.park_rank == d[S.PARK_RANK]
+        assert (row.competitor is None) == (d["first_choice_park_id"] == park_id)
+    assert all(line.split("：")[0] in {f["name"] for f in firms} for line in what_if)
+    doc = park_brief(matcher.parks, park_id, matcher.model_version, rows, what_if, DAY)
+    text = _flat("".join(_pdf_text(park_brief_pdf(doc))))
+    assert _flat(rows[0].firm_name) in text

@@ -53,6 +53,23 @@
     return data;
   };
 
+  // A PDF (or any file) from a POST, saved under ``filename``: fetch, then a blob link.
+  PM.download = async function (path, body, filename) {
+    const res = await fetch(path, {
+      method: "POST",
+      headers: { "X-CSRF-Token": PM.csrf, "Content-Type": "application/json", Accept: "application/pdf" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    if (!res.ok) throw new PM.ApiError(res.status, await res.json().catch(() => null));
+    const url = URL.createObjectURL(await res.blob());
+    const a = PM.el("a", { href: url, download: filename });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  };
+
   PM.showError = function (node, err) {
     if (!node) return;
     if (!err) { node.hidden = true; node.textContent = ""; return; }

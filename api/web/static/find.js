@@ -109,6 +109,7 @@
       lastFirm = firm; lastResult = result;
       chosen.clear();
       $("res-empty").hidden = result.recommendations.length > 0;
+      $("brief-go").hidden = result.recommendations.length === 0;
       if (!result.recommendations.length) $("res-empty").textContent = "没有可行的园区。";
       $("res-notes").replaceChildren(...notes(result));
       $("res-list").replaceChildren(...result.recommendations.map(card));
@@ -274,6 +275,11 @@
     PM.fillSelect($("f-origin"), ref.map.counties.filter((c) => c.province === "北京市").map((c) => [c.name, c.name]));
     PM.industryAutocomplete($("f-industry"), $("industry-options"));
     $("firm-form").addEventListener("submit", recommend);
+    $("brief-go").addEventListener("click", async () => {
+      if (!lastFirm) return;
+      try { await PM.download("/v1/briefs/firm", lastFirm, (lastFirm.name || "企业") + "-简报.pdf"); }
+      catch (e) { PM.showError($("firm-error"), e); }
+    });
     $("compare-go").addEventListener("click", compare);
     $("why-form").addEventListener("submit", (ev) => {
       ev.preventDefault();

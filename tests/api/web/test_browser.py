@@ -208,6 +208,26 @@ def test_recommend_shows_ranked_parks_with_reasons_and_the_map(page: Page) -> No
     shoot(page, "find")
 
 
+def test_export_the_firm_brief(page: Page, tmp_path: Path) -> None:
+    """导出简报 on the result downloads the one-page PDF of this very recommendation."""
+    button = page.get_by_role("button", name="导出简报")
+    expect(button).to_be_visible()
+    first = page.locator("#res-list .card").first.locator("h3 a").inner_text()
+    with page.expect_download() as got:
+        button.click()
+    out = tmp_path / "brief.pdf"
+    got.value.save_as(out)
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF")
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(data)
+    text = "".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
+    assert len(doc) == 1
+    assert "北京某制药有限公司" in text.replace("\r", "").replace("\n", "")
+    assert first.split("（")[0][:6] in text.replace("\r", "").replace("\n", "")
+
+
 def test_why_not_this_park(page: Page) -> None:
     third = page.locator("#res-list .card").nth(2)
     name = third.locator("h3 a").inner_text()
@@ -255,6 +275,9 @@ def test_the_catalogue_filters_and_a_park_shows_provenance(page: Page, served: S
         if level == "估":
             assert value.endswith("（估）")
     shoot(page, "park")
+    with page.expect_download() as got:
+        page.get_by_role("link", name="导出简报").click()
+    assert Path(got.value.path()).read_bytes().startswith(b"%PDF")
 
 
 def test_batch_upload_then_download(page: Page, served: Served, tmp_path: Path) -> None:
