@@ -1490,7 +1490,7 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-SECTIONS = ("single", "http", "isolation", "soak", "batch", "training", "retrieval")
+SECTIONS = ("single", "http", "isolation", "soak", "batch", "training", "retrieval", "leads")
 
 
 def cli_bench(

@@ -405,7 +405,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     s.add_argument(
         "--only",
         help="comma-separated sections: single, http, isolation (single p99 beside batches), soak, "
-        "batch, training, retrieval",
+        "batch, training, retrieval, leads (a park's top leads over a firm index)",
     )
     s.set_defaults(func=_cmd_bench)
 

@@ -29,3 +29,18 @@ def test_brief_firm_and_park_write_pdfs(
     assert "北京某线索企业" in pdfium.PdfDocument(out.read_bytes())[0].get_textpage().get_text_range()
     assert main(["brief", "park", "NO-SUCH", "-o", str(tmp_path / "x.pdf"), "--model", str(bundle_path)]) == 2
     assert "园区编号 'NO-SUCH' 不在目录中" in capsys.readouterr().err
+
+
+def test_brief_park_finds_its_leads_in_a_firm_list(tmp_path: Path, bundle_path: Path) -> None:
+    firms = tmp_path / "firms.csv"
+    firms.write_text(
+        "name,industry_code,functions\n北京某原料药企业甲,2710,production\n北京某软件公司乙,6513,rnd\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "park.pdf"
+    args = ["brief", "park", "HE082", "--firms", str(firms), "-o", str(out), "--model", str(bundle_path)]
+    assert main(args) == 0
+    text = pdfium.PdfDocument(out.read_bytes())[0].get_textpage().get_text_range()
+    assert "北京某原料药企业甲" in text.replace("\r", "").replace("\n", "")
+    both = ["brief", "park", "HE082", "--firms", str(firms), "--leads", str(firms)]
+    assert main([*both, "-o", str(tmp_path / "both.pdf"), "--model", str(bundle_path)]) == 2
