@@ -46,8 +46,11 @@ async def leads(
     return await inference.run(service.park_leads, model.matcher, park_id, body.firms, body.top)
 
 
-@router.api_route(
-    "/recommendations/why", methods=["GET", "POST"], response_model=WhyResponse, summary="Why not this park"
+@router.get(
+    "/recommendations/why", response_model=WhyResponse, summary="Why not this park", operation_id="why_get"
+)
+@router.post(
+    "/recommendations/why", response_model=WhyResponse, summary="Why not this park", operation_id="why_post"
 )
 async def why(
     firm: FirmProfile, park_id: ParkId, model: ModelDep, inference: InferenceDep, _who: AnyKey
@@ -55,11 +58,17 @@ async def why(
     return await inference.run(service.why_park, model.matcher, firm, park_id)
 
 
-@router.api_route(
+@router.get(
     "/parks/compare",
-    methods=["GET", "POST"],
     response_model=CompareResponse,
     summary="Parks side by side for a firm",
+    operation_id="compare_get",
+)
+@router.post(
+    "/parks/compare",
+    response_model=CompareResponse,
+    summary="Parks side by side for a firm",
+    operation_id="compare_post",
 )
 async def compare(firm: FirmProfile, ids: Ids, model: ModelDep, inference: InferenceDep, _who: AnyKey) -> Any:
     wanted = [i.strip() for i in ids.split(",") if i.strip()]
