@@ -32,6 +32,19 @@ def validated_json(model: type[BaseModel], payload: dict[str, Any]) -> Response:
     return Response(model.model_validate(payload).model_dump_json(), media_type="application/json")
 
 
+def check_batch_size(n: int, max_batch: int) -> None:
+    """A list call over ``max_batch`` firms is refused before any firm is scored."""
+    if n > max_batch:
+        raise HTTPException(
+            422,
+            detail={
+                "code": "validation_error",
+                "message": f"at most {max_batch} firms per call",
+                "field": "firms",
+            },
+        )
+
+
 def recommend_one(matcher: Matcher, firm: S.FirmProfile, top: int, explain_excluded: bool) -> dict[str, Any]:
     """A single recommendation is a batch of one."""
     results, errors = matcher.recommend_records([firm.model_dump()], top, explain_excluded)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from api import service
-from api.deps import AnyKey, ConfigDep, InferenceDep, ModelDep
+from api.deps import AnyKey, BatchInferenceDep, ConfigDep, InferenceDep, ModelDep
 from api.errors import ERROR_RESPONSES
-from api.models import CompareResponse, LeadsRequest, LeadsResponse, WhyResponse
+from api.models import CompareResponse, ErrorResponse, LeadsRequest, LeadsResponse, WhyResponse
 from features.schemas import FirmProfile
 
 router = APIRouter(prefix="/v1", tags=["park side"], responses=ERROR_RESPONSES)
@@ -24,26 +24,22 @@ Ids = Annotated[str, Query(min_length=1, max_length=1000, description="park ids,
 
 
 @router.post(
-    "/parks/{park_id}/leads", response_model=LeadsResponse, summary="Which firms this park should approach"
+    "/parks/{park_id}/leads",
+    response_model=LeadsResponse,
+    summary="Which firms this park should approach",
+    responses={503: {"model": ErrorResponse, "description": "too many batch calls at once; retry later"}},
 )
 async def leads(
     park_id: str,
     body: LeadsRequest,
     model: ModelDep,
     config: ConfigDep,
-    inference: InferenceDep,
+    batches: BatchInferenceDep,
     _who: AnyKey,
 ) -> Any:
-    if len(body.firms) > config.max_batch:
-        raise HTTPException(
-            422,
-            detail={
-                "code": "validation_error",
-                "message": f"at most {config.max_batch} firms per call",
-                "field": "firms",
-            },
-        )
-    return await inference.run(service.park_leads, model.matcher, park_id, body.firms, body.top)
+    service.check_batch_size(len(body.firms), config.max_batch)
+    # a firm list is batch work: it runs on the batch pool, so single recommendations keep their latency
+    return await batches.run(service.park_leads, model.matcher, park_id, body.firms, body.top)
 
 
 @router.get(

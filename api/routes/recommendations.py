@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from api import service
 from api.deps import AnyKey, BatchInferenceDep, ConfigDep, InferenceDep, ModelDep
@@ -50,13 +50,5 @@ async def recommend_batch(
     top: Top = 10,
     explain_excluded: ExplainExcluded = False,
 ) -> Any:
-    if len(body.firms) > config.max_batch:
-        raise HTTPException(
-            422,
-            detail={
-                "code": "validation_error",
-                "message": f"at most {config.max_batch} firms per call",
-                "field": "firms",
-            },
-        )
+    service.check_batch_size(len(body.firms), config.max_batch)
     return await batches.run(service.recommend_batch_json, model.matcher, body.firms, top, explain_excluded)
