@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import functools
+import gc
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -64,15 +66,22 @@ class ModelState:
         return cls.build(Matcher.load(Path(path)), path)
 
     @classmethod
-    def load_verified(cls, path: Path) -> ModelState:
+    def load_verified(cls, path: Path, current: ModelState | None = None) -> ModelState:
         """Test-load ``path`` in a child process first (:func:`matcher.bundle.verify_in_child`),
         then load it here.  A bundle that would crash LightGBM kills the child, not the server;
-        the manifest digest ties the in-process load to the bundle the child checked."""
+        the manifest digest ties the in-process load to the bundle the child checked.  When
+        ``current`` is that very bundle (same path, same digest) it is kept, not loaded twice."""
         checked = verify_in_child(path)
         digest = sha256(Path(path) / MANIFEST)
         if digest != checked.get("manifest_sha256"):
             raise BundleError(f"model bundle {path} changed while it was being verified; try again")
+        if current is not None and current.same_bundle(path, digest):
+            return current
         return cls.build(Matcher.load(Path(path)), path)
+
+    def same_bundle(self, path: Path | str, digest: str) -> bool:
+        here = Path(self.path)
+        return here.exists() and here.resolve() == Path(path).resolve() and self.manifest_sha256 == digest
 
 
 class ModelHolder:
@@ -100,6 +109,11 @@ class ModelHolder:
     def loaded(self) -> bool:
         return self._state is not None
 
+    @property
+    def current(self) -> ModelState | None:
+        """The served state, or ``None`` before the first load (no 503, unlike :attr:`state`)."""
+        return self._state
+
     def swap(self, state: ModelState, generation: int | None = None) -> ModelState | None:
         old, self._state = self._state, state
         if generation is not None:
@@ -118,16 +132,31 @@ class ModelHolder:
         if not self.reload_lock.acquire(blocking=False):
             return False
         try:
-            state = ModelState.load_pinned(Path(record.path), record.manifest_sha256)
+            current = self._state
+            if current is not None and current.same_bundle(record.path, record.manifest_sha256):
+                state = current  # the fleet moved to the bundle this worker already serves
+            else:
+                state = ModelState.load_pinned(Path(record.path), record.manifest_sha256)
         except Exception as exc:
             self.refused_generation = record.generation
             self.last_error = f"generation {record.generation}: {type(exc).__name__}: {exc}"
             return False
         finally:
             self.reload_lock.release()
-        self.swap(state, record.generation)
+        old = self.swap(state, record.generation)
         self.last_error = None
+        if old is not state:
+            del old
+            release_memory()
         return True
+
+
+def release_memory() -> None:
+    """Collect, then hand freed heap pages back to the kernel (glibc keeps them otherwise), so
+    a process that swaps models does not grow by one model per reload."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class Inference:
@@ -155,17 +184,7 @@ class Inference:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         if self.max_pending is not None and self.pending >= self.max_pending:
-            raise HTTPException(
-                503,
-                detail={
-                    "code": "busy",
-                    "message": (
-                        f"批量请求过多：每个进程最多同时处理 {self.max_pending} 个批量请求，请稍后重试 "
-                        f"(at most {self.max_pending} batch calls at once per worker; retry later)"
-                    ),
-                },
-                headers={"Retry-After": "5"},
-            )
+            raise busy(self.max_pending)
         self.pending += 1  # only touched on the event loop thread
         try:
             return await asyncio.get_running_loop().run_in_executor(
@@ -176,6 +195,21 @@ class Inference:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def busy(max_pending: int) -> HTTPException:
+    """The 503 for a batch call over the admission limit."""
+    return HTTPException(
+        503,
+        detail={
+            "code": "busy",
+            "message": (
+                f"批量请求过多：每个进程最多同时处理 {max_pending} 个批量请求，请稍后重试 "
+                f"(at most {max_pending} batch calls at once per worker; retry later)"
+            ),
+        },
+        headers={"Retry-After": "5"},
+    )
 
 
 def _one_thread(niceness: int = 0) -> None:
@@ -189,11 +223,6 @@ def _one_thread(niceness: int = 0) -> None:
 
 async def get_inference(request: Request) -> Inference:
     inference: Inference = request.app.state.inference
-    return inference
-
-
-async def get_batch_inference(request: Request) -> Inference:
-    inference: Inference = request.app.state.batch_inference
     return inference
 
 
@@ -294,7 +323,6 @@ def require_role(minimum: str) -> Callable[[Principal], Awaitable[Principal]]:
 ConfigDep = Annotated[ApiConfig, Depends(get_config)]
 ModelDep = Annotated[ModelState, Depends(get_model)]
 InferenceDep = Annotated[Inference, Depends(get_inference)]
-BatchInferenceDep = Annotated[Inference, Depends(get_batch_inference)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 DbDep = Annotated[Database, Depends(get_db)]
 SessionDep = Annotated[Session, Depends(get_session)]

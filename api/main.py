@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api import migrations
+from api.batchwork import BatchWork, warm_in_background
 from api.config import ApiConfig
 from api.db import Database
 from api.deps import Inference, ModelHolder, ModelState
@@ -31,14 +32,13 @@ log = logging.getLogger("parkmatch.api")
 
 # Matcher threads per process; scale with uvicorn workers (one process per core) instead.
 INFERENCE_THREADS = 1
-# Batch threads run at the lowest CPU priority: measured in-process on two busy cores, a single
-# firm's p99 went from 18 ms alone to 42 ms beside a batch thread at normal priority and 25 ms
-# beside one at niceness 19.
+# Batch calls run in child processes at the lowest CPU priority (api.batchwork); a model that
+# lives only in memory runs them on a thread at this niceness.
 BATCH_NICENESS = 19
 
 
-def batch_pool(config: ApiConfig) -> Inference:
-    return Inference(config.batch_threads, max_pending=config.batch_queue, niceness=BATCH_NICENESS)
+def batch_pool(config: ApiConfig) -> BatchWork:
+    return BatchWork(config.batch_threads, max_pending=config.batch_queue, niceness=BATCH_NICENESS)
 
 
 DESCRIPTION = """
@@ -68,7 +68,9 @@ def _first_load(holder: ModelHolder, db: Database, config: ApiConfig, matcher: M
     holder.swap(ModelState.load_verified(Path(config.model_dir)), 0)
 
 
-async def watch_active_model(holder: ModelHolder, db: Database, interval: float) -> None:
+async def watch_active_model(
+    holder: ModelHolder, db: Database, interval: float, batches: BatchWork | None = None
+) -> None:
     """Poll the recorded active model every ``interval`` seconds and swap when it moves: a
     reload answered by one worker reaches every worker of every server within ``interval``
     plus one in-process load (documented in docs/deploy.md)."""
@@ -76,6 +78,8 @@ async def watch_active_model(holder: ModelHolder, db: Database, interval: float)
         await asyncio.sleep(interval)
         try:
             if await run_in_threadpool(holder.follow, db):
+                if batches is not None:
+                    warm_in_background(batches, holder.state)
                 log.info(
                     "now serving generation %d (%s)", holder.generation, holder.state.matcher.model_version
                 )
@@ -94,7 +98,10 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
         holder: ModelHolder = app.state.models
         if not holder.loaded:
             await run_in_threadpool(_first_load, holder, db, config, matcher)
-        watcher = asyncio.create_task(watch_active_model(holder, db, config.reload_poll_seconds))
+        warm_in_background(app.state.batch_inference, holder.state)
+        watcher = asyncio.create_task(
+            watch_active_model(holder, db, config.reload_poll_seconds, app.state.batch_inference)
+        )
         try:
             yield
         finally:

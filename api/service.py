@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.db import Feedback, Principal, utcnow
 from api.errors import dotted
-from api.models import BatchResponse, FeedbackIn
+from api.models import BatchResponse, FeedbackIn, LeadsResponse
 from features import schemas as S
 from features.reference import load_industries
 from features.registry import search_codes
@@ -119,6 +119,11 @@ def park_leads(matcher: Matcher, park_id: str, firms: list[dict[str, Any]], top:
     errors += [{"row": e.row, "field": e.field, "message": e.reason} for e in row_errors]
     found = leads_for_batch(matcher, batch, park_id, top)
     return leads_result(matcher, park_id, found, sorted(errors, key=lambda e: e["row"]))
+
+
+def park_leads_json(matcher: Matcher, park_id: str, firms: list[dict[str, Any]], top: int) -> Response:
+    """:func:`park_leads`, validated and encoded where it ran (the batch process)."""
+    return validated_json(LeadsResponse, park_leads(matcher, park_id, firms, top))
 
 
 def why_park(matcher: Matcher, firm: S.FirmProfile, park_id: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ the integration tests.  Everything binds to 127.0.0.1 and every loop is bounded 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -389,18 +390,61 @@ def run_batch_isolation(
 
 
 def _worker_rss(server: Server) -> dict[int, int]:
-    """RSS in bytes of each uvicorn worker process (the children of the supervisor)."""
+    """RSS in bytes of each uvicorn worker process together with its own children (the batch
+    process and its resource tracker): what one worker costs the machine."""
     import psutil
 
-    out = {}
+    def total(proc: psutil.Process) -> int:
+        size = 0
+        for p in (proc, *proc.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                size += p.memory_info().rss
+        return size
+
     supervisor = psutil.Process(server.process.pid)
-    for child in supervisor.children(recursive=True):
-        try:
-            if "spawn_main" in " ".join(child.cmdline()):  # not the resource tracker
-                out[child.pid] = child.memory_info().rss
-        except psutil.Error:
-            continue
-    return out or {supervisor.pid: supervisor.memory_info().rss}  # one worker runs in the supervisor
+    workers = []
+    for child in supervisor.children(recursive=False):
+        with contextlib.suppress(psutil.Error):
+            cmd = " ".join(child.cmdline())
+            if "spawn_main" in cmd and "resource_tracker" not in cmd:
+                workers.append(child)
+    if not workers:  # one worker runs in the supervisor
+        return {supervisor.pid: total(supervisor)}
+    return {w.pid: total(w) for w in workers}
+
+
+# RSS after warm-up may rise at most this much per worker (median of the soak's last third
+# against the median of its middle third) for memory to count as flat: one model bundle leaked
+# per reload would add well over a hundred MiB each time.
+FLAT_RSS_MIB = 32.0
+
+
+Series = list[tuple[float, dict[int, int]]]
+
+
+def _rss_series(server: Server, stop: threading.Event, every: float, out: Series) -> None:
+    began = time.monotonic()
+    while not stop.wait(every):
+        out.append((round(time.monotonic() - began, 1), _worker_rss(server)))
+
+
+def rss_flatness(series: Series) -> dict[str, Any]:
+    """Per worker: the middle and last thirds' median RSS (MiB) and their difference."""
+    third = len(series) // 3
+    out: dict[str, Any] = {}
+    if third == 0:
+        return out
+    for pid in series[0][1]:
+        mid = [v[pid] / 2**20 for _, v in series[third : 2 * third] if pid in v]
+        last = [v[pid] / 2**20 for _, v in series[2 * third :] if pid in v]
+        if mid and last:
+            m, lst = float(np.median(mid)), float(np.median(last))
+            out[str(pid)] = {
+                "middle_mib": round(m, 1),
+                "last_mib": round(lst, 1),
+                "growth_mib": round(lst - m, 1),
+            }
+    return out
 
 
 def run_soak(
@@ -438,7 +482,11 @@ def run_soak(
             "feedback": [_loop(server.url, key, stop, feedback)],
             "reload": [_loop(server.url, key, stop, reload)],
         }
+        series: Series = []
+        sampler = threading.Thread(target=_rss_series, args=(server, stop, 2.0, series), daemon=True)
+        sampler.start()
         _run_for(seconds, [x for v in loops.values() for x in v], stop)
+        sampler.join(timeout=10)
         rss_end = _worker_rss(server)
         db = Database(f"sqlite:///{(Path(tmp) / 'parkmatch.db').as_posix()}")
         try:
@@ -449,6 +497,7 @@ def run_soak(
         finally:
             db.dispose()
     statuses = {name: [st for x in v for st in x.statuses] for name, v in loops.items()}
+    flat = rss_flatness(series)
     return {
         "seconds": seconds,
         "workers": workers,
@@ -462,6 +511,11 @@ def run_soak(
         "lost_writes": statuses["feedback"].count(201) - rows,
         "rss_mib_start": {str(k): round(v / 2**20, 1) for k, v in sorted(rss_start.items())},
         "rss_mib_end": {str(k): round(v / 2**20, 1) for k, v in sorted(rss_end.items())},
+        "rss_mib_series": [
+            [t, {str(k): round(v / 2**20, 1) for k, v in sorted(sample.items())}] for t, sample in series
+        ],
+        "rss_flatness": flat,
+        "rss_flat": bool(flat) and all(w["growth_mib"] <= FLAT_RSS_MIB for w in flat.values()),
         "load_1min_end": round(os.getloadavg()[0], 2),
     }
 

@@ -1,11 +1,11 @@
 """The leads benchmark: top-200 leads for one park over a registry-sized firm index.
 
 The index holds ``n`` simulated firms (``training.synth.simulate_firms``).  Building it scores
-every firm's own options once (the first choice a lead is measured against), which is the
-batch path's cost; to keep the bench within its time the full run simulates and scores
+every feasible park for every firm once (the kept best parks bound what ``leads`` must score);
+to keep the bench within its time the full run simulates and scores
 ``n_distinct`` firms and repeats them (with their own ids and rows) up to ``n``, so the FAISS
 search and the scoring run over ``n`` rows as they would for a real registry.  The naive peer
-scores every firm of the index for the park (``FirmIndex.scored`` with ``k >= n``): it is the
+scores every firm of the index for the park: it is the
 exhaustive answer that recall@200 is measured against.
 """
 
@@ -38,7 +38,7 @@ def tiled_index(
     batch, errors = matcher.prepare({k: _col(firms, k) for k in S.FIRM_COLUMNS if k in firms})
     if errors:
         raise RuntimeError(f"{len(errors)} simulated firms failed validation: {errors[0].reason}")
-    base = FirmIndex(nlist=4, search_k=1).fit(matcher, batch)
+    base = FirmIndex(nlist=4).fit(matcher, batch)
     vectors = matcher.firm_vectors(batch, FirmArrays.build(batch, matcher.park_arrays))
     reps = -(-n // len(batch))
     take = pa.array(np.tile(np.arange(len(batch)), reps)[:n])

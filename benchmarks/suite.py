@@ -908,7 +908,7 @@ def bench_isolation(ctx: Context) -> None:
 def bench_soak(ctx: Context) -> None:
     """60 s of singles, batches, feedback and a reload every 10 s: 5xx, lost writes, RSS."""
     sec = "2c HTTP soak"
-    from benchmarks.http import run_soak
+    from benchmarks.http import FLAT_RSS_MIB, run_soak
 
     seconds = 20 if ctx.quick else 60
     log(f"HTTP soak: {seconds} s of singles, batches, feedback and a reload every 10 s")
@@ -932,11 +932,25 @@ def bench_soak(ctx: Context) -> None:
     ctx.rows.append(
         Row(
             sec,
-            "worker RSS growth (max)",
+            "worker RSS growth, start to end (max)",
             round(max(growth), 1) if growth else None,
             None,
             "MiB",
-            note=f"start {res['rss_mib_start']}, end {res['rss_mib_end']}",
+            note=f"worker with its batch process; start {res['rss_mib_start']}, end {res['rss_mib_end']}",
+        )
+    )
+    flat = res["rss_flatness"]
+    ctx.rows.append(
+        Row(
+            sec,
+            "worker RSS, last third vs middle third (max)",
+            max((w["growth_mib"] for w in flat.values()), default=None),
+            None,
+            "MiB",
+            None,
+            f"≤ {FLAT_RSS_MIB:g} MiB (flat)",
+            res["rss_flat"],
+            "medians of RSS sampled every 2 s; " + ", ".join(f"{k}: {w}" for k, w in flat.items()),
         )
     )
 

@@ -48,6 +48,16 @@ class ArrivalHistory:
             cached = self._park_totals = self.counts_.sum(axis=1)
         return cached
 
+    @property
+    def _sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(arrivals per park, arrivals in all, arrivals per division) for every history row;
+        derived from ``counts_``, so never saved."""
+        cached = getattr(self, "_sums_cache", None)
+        if cached is None or cached[0].shape != self.park_totals_.shape:
+            totals = self.park_totals_
+            cached = self._sums_cache = (totals, totals.sum(axis=1), self.counts_.sum(axis=2))
+        return cached
+
     def _rows(self, years: np.ndarray | None, n: int) -> np.ndarray:
         if years is None:
             return np.full(n, len(self.years_), dtype=np.int64)
@@ -63,16 +73,14 @@ class ArrivalHistory:
         rows = self._rows(years, n)
         cp = np.where(cand < 0, 0, cand)
         div = np.where(divisions < 0, self.counts_.shape[1] - 1, divisions)
-        by_park = self.park_totals_[rows]  # (n, P)
-        total = by_park.sum(axis=1, keepdims=True)
-        popular = (np.take_along_axis(by_park, cp, axis=1) + self.smoothing) / (
-            total + self.smoothing * n_parks
+        # gathers of the candidates' cells and of precomputed row sums, never (n, P) copies
+        park_totals, totals, div_totals = self._sums
+        popular = (park_totals[rows[:, None], cp] + self.smoothing) / (
+            totals[rows][:, None] + self.smoothing * n_parks
         )
-        same = self.counts_[rows, div]  # (n, P)
-        same_total = same.sum(axis=1, keepdims=True)
         prior = popular * self.smoothing * n_parks / 10.0
-        cluster = (np.take_along_axis(same, cp, axis=1) + prior) / (
-            same_total + self.smoothing * n_parks / 10.0
+        cluster = (self.counts_[rows[:, None], div[:, None], cp] + prior) / (
+            div_totals[rows, div][:, None] + self.smoothing * n_parks / 10.0
         )
         return np.log(cluster * n_parks).astype(np.float32), np.log(popular * n_parks).astype(np.float32)
 

@@ -8,8 +8,10 @@ contributions are turned into reasons an officer can repeat.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -288,38 +290,52 @@ class FirmArrays:
 
     @classmethod
     def build(cls, batch: FirmBatch, parks: ParkArrays) -> FirmArrays:
+        """Every list- or code-valued column is looked up once per distinct value (a registry
+        repeats its industry codes, functions and districts thousands of times), then spread
+        back to the rows: the per-firm Python work is one key per column."""
         c = batch.cols
         n = len(batch)
         codes = c[S.INDUSTRY_CODE]
+        code_keys, code_inv = _distinct(codes)
         io_pos = {s: i for i, s in enumerate(parks.io_codes)}
         pad = len(parks.io_codes)
-        io_sector = np.array([io_pos.get(R.io42_sector(code) or "", pad) for code in codes], dtype=np.int64)
+        io_sector = np.array(
+            [io_pos.get(R.io42_sector(code) or "", pad) for code in code_keys], dtype=np.int64
+        )[code_inv]
+        is_pharma = np.array([code.startswith("27") for code in code_keys], dtype=np.float32)[code_inv]
+        ids = firm_code_ids(np.asarray(code_keys, dtype=object))[code_inv]
+
         div_idx = code_index()[0]
-        width = max((len(p) for p in c[S.CHAIN_PARTNER_CODES]), default=0) or 1
-        pdiv = np.full((n, width), len(div_idx), dtype=np.int64)
-        pcount = np.zeros(n, dtype=np.float32)
-        for i, partners in enumerate(c[S.CHAIN_PARTNER_CODES]):
-            divs = sorted({div_idx[p[:2]] for p in partners})
-            pdiv[i, : len(divs)] = divs
-            pcount[i] = len(divs)
+        partner_keys, partner_inv = _distinct(c[S.CHAIN_PARTNER_CODES], tuple)
+        partner_divs = [sorted({div_idx[p[:2]] for p in partners}) for partners in partner_keys]
+        width = max((len(d) for d in partner_divs), default=0) or 1
+        pdiv_u = np.full((len(partner_keys), width), len(div_idx), dtype=np.int64)
+        for i, divs in enumerate(partner_divs):
+            pdiv_u[i, : len(divs)] = divs
+        pdiv = pdiv_u[partner_inv]
+        pcount = np.array([len(d) for d in partner_divs], dtype=np.float32)[partner_inv]
+
+        fn_keys, fn_inv = _distinct(c[S.FUNCTIONS_COL], tuple)
         flags = {
-            name: np.array(
-                [bool(set(fns).intersection(want)) for fns in c[S.FUNCTIONS_COL]], dtype=np.float32
-            )
+            name: np.array([bool(set(fns).intersection(want)) for fns in fn_keys], dtype=np.float32)[fn_inv]
             for name, want in FUNCTION_FLAGS.items()
         }
-        prio = np.zeros((n, len(S.SUBSIDY_ITEMS)), dtype=np.float32)
+        fn_pos = {f: i for i, f in enumerate(S.FUNCTIONS)}
+        fn_mask = np.array(
+            [sum(1 << fn_pos[f] for f in set(fns) if f in fn_pos) for fns in fn_keys], dtype=np.int64
+        )[fn_inv]
+
+        prio_keys, prio_inv = _distinct(c[S.SUBSIDY_PRIORITIES], tuple)
+        prio_u = np.zeros((len(prio_keys), len(S.SUBSIDY_ITEMS)), dtype=np.float32)
         item_pos = {s: i for i, s in enumerate(S.SUBSIDY_ITEMS)}
-        for i, items in enumerate(c[S.SUBSIDY_PRIORITIES]):
+        for i, items in enumerate(prio_keys):
             for s in items:
-                prio[i, item_pos[s]] = 1.0
-        origin_lat = np.full(n, S.BEIJING_LAT)
-        origin_lng = np.full(n, S.BEIJING_LNG)
-        for i, ad in enumerate(c[S.ORIGIN_DISTRICT]):
-            if ad:
-                hit = R.resolve_district(ad)
-                if hit:
-                    origin_lat[i], origin_lng[i] = hit[1], hit[2]
+                prio_u[i, item_pos[s]] = 1.0
+        prio = prio_u[prio_inv] if n else np.zeros((0, len(S.SUBSIDY_ITEMS)), dtype=np.float32)
+
+        origin_keys, origin_inv = _distinct(c[S.ORIGIN_DISTRICT])
+        origin_u = np.array([_origin(ad) for ad in origin_keys], dtype=np.float64).reshape(-1, 2)
+        pollution_keys, pollution_inv = _distinct(c[S.POLLUTION_LEVEL])
         num = {
             "land_need": c[S.LAND_NEED_MU].astype(np.float32),
             "talent": c[S.TALENT_LEVEL].astype(np.float32),
@@ -327,25 +343,38 @@ class FirmArrays:
             "max_distance": c[S.MAX_DISTANCE_KM].astype(np.float32),
             "employees": c[S.EMPLOYEES].astype(np.float32),
             "needs_port": c[S.NEEDS_PORT].astype(np.float32),
-            "pollution": np.array([POLLUTION_ORDER[p] for p in c[S.POLLUTION_LEVEL]], dtype=np.float32),
+            "pollution": np.array([POLLUTION_ORDER[v] for v in pollution_keys], dtype=np.float32)[
+                pollution_inv
+            ],
             "priorities": prio,
-            "origin_lat": origin_lat,
-            "origin_lng": origin_lng,
+            "origin_lat": origin_u[origin_inv, 0] if n else np.zeros(0),
+            "origin_lng": origin_u[origin_inv, 1] if n else np.zeros(0),
             **flags,
         }
-        is_pharma = np.array([code.startswith("27") for code in codes], dtype=np.float32)
-        imputed = batch.imputed or [[] for _ in range(n)]
+        imputed_keys, imputed_inv = _distinct(batch.imputed or [[] for _ in range(n)], tuple)
         given = {
-            name: np.array([name not in imp for imp in imputed], dtype=bool)
+            name: np.array([name not in imp for imp in imputed_keys], dtype=bool)[imputed_inv]
             for name in (S.POLLUTION_LEVEL, S.LAND_NEED_MU, S.MAX_DISTANCE_KM, S.NEEDS_PORT)
         }
-        ids = firm_code_ids(codes)
-        fn_pos = {f: i for i, f in enumerate(S.FUNCTIONS)}
-        fn_mask = np.array(
-            [sum(1 << fn_pos[f] for f in set(fns) if f in fn_pos) for fns in c[S.FUNCTIONS_COL]],
-            dtype=np.int64,
-        )
         return cls(ids, io_sector, pdiv, pcount, is_pharma, num, given, ids[:, 0], fn_mask)
+
+
+def _distinct(values: Any, key: Callable[[Any], Hashable] | None = None) -> tuple[list[Any], np.ndarray]:
+    """(distinct values in first-seen order, each row's position among them); ``key`` makes
+    list values hashable (``tuple``)."""
+    seen: dict[Hashable, int] = {}
+    inv = np.fromiter(
+        (seen.setdefault(v if key is None else key(v), len(seen)) for v in values),
+        dtype=np.int64,
+        count=len(values),
+    )
+    return list(seen), inv
+
+
+def _origin(district: str) -> tuple[float, float]:
+    """A firm's origin point: its Beijing district's, or the city centre when none is given."""
+    hit = R.resolve_district(district) if district else None
+    return (hit[1], hit[2]) if hit else (S.BEIJING_LAT, S.BEIJING_LNG)
 
 
 def pair_features(

@@ -150,8 +150,21 @@ class Precedents:
         out = np.zeros((n, k, N_FEATURES), dtype=np.float32)
         cp = np.where(cand < 0, 0, cand)
         groups = exclude_groups if exclude_groups is not None else [None] * n
-        for i in range(n):
-            out[i] = self._tables(int(masks[i]), int(divisions[i]), groups[i] or None)[:, cp[i]].T
+        # one gather per distinct (function mask, division, group): a batch has few of them
+        keys: dict[tuple[int, int, str | None], int] = {}
+        inv = np.fromiter(
+            (
+                keys.setdefault((int(m), int(d), g or None), len(keys))
+                for m, d, g in zip(masks, divisions, groups, strict=True)
+            ),
+            dtype=np.int64,
+            count=n,
+        )
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(len(keys) + 1))
+        for u, key in enumerate(keys):
+            rows = order[bounds[u] : bounds[u + 1]]
+            out[rows] = np.moveaxis(self._tables(*key)[:, cp[rows]], 0, -1)
         return out
 
     def counts(self, mask: int, park: int) -> int:

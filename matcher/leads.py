@@ -16,8 +16,9 @@ enters the score through ``s_first``.
 
 One code path: the list path (:func:`leads_for_batch`) and the index path
 (:meth:`FirmIndex.leads`) score a firm with the same calls (:func:`park_scores` for the park,
-:func:`own_best` for the firm's first choice, stored in the index when it is built), and words
-each lead with the same :func:`describe`; the index only decides which firms are scored.
+:func:`own_options` for the firm's own best options, stored in the index when it is built),
+and words each lead with the same :func:`describe`; the index only decides which firms are
+scored.
 """
 
 from __future__ import annotations
@@ -58,15 +59,63 @@ def lead_score(park_score: np.ndarray, first_score: np.ndarray, pressure: np.nda
 
 
 def own_best(matcher: Matcher, batch: FirmBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Each firm's first choice among its own options: (score, catalogue position); -inf and -1
-    for a firm with no feasible park."""
+    """Each firm's first choice among its own options (the retrieved candidates, as
+    ``recommend`` ranks them): (score, catalogue position); -inf and -1 for a firm with no
+    feasible park."""
     _, cands, x = matcher.features(batch)
     scores = matcher.score(x, cands.parks)
+    return _first(scores, cands.parks)
+
+
+def _first(scores: np.ndarray, parks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = len(scores)
     if scores.shape[1] == 0:
-        return np.full(len(batch), -np.inf), np.full(len(batch), -1)
+        return np.full(n, -np.inf), np.full(n, -1)
     best = scores.argmax(axis=1)
-    s = scores[np.arange(len(batch)), best]
-    return s, np.where(np.isfinite(s), cands.parks[np.arange(len(batch)), best], -1)
+    s = scores[np.arange(n), best]
+    return s, np.where(np.isfinite(s), parks[np.arange(n), best], -1)
+
+
+OPTIONS_CHUNK = 2_000  # firms per pass over the whole catalogue (pair features of ~300 parks each)
+
+
+def all_options(
+    matcher: Matcher, batch: FirmBatch, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What a firm index stores per firm: (first-choice score, first-choice position) as
+    :func:`own_best` gives them, and the ``k`` best parks of the **whole catalogue** for the
+    firm with their scores, best first (-1 and -inf padding).
+
+    Every feasible park is scored, not only the retrieved candidates, so for any park ``p``
+    that is not among a firm's ``k`` the firm's score for ``p`` is at most its ``k``-th score:
+    the bound :meth:`FirmIndex.park_scores` prunes with.  A pair's score does not depend on the
+    other parks scored beside it, so these are the scores :func:`park_scores` gives."""
+    n, n_parks = len(batch), len(matcher.park_arrays)
+    first = np.full(n, -np.inf)
+    first_park = np.full(n, -1, dtype=np.int64)
+    parks = np.full((n, k), -1, dtype=np.int32)
+    best = np.full((n, k), -np.inf, dtype=np.float64)
+    width = min(k, n_parks)
+    for start in range(0, n, OPTIONS_CHUNK):
+        rows = np.arange(start, min(start + OPTIONS_CHUNK, n))
+        sub = batch.take(rows)
+        firms = FirmArrays.build(sub, matcher.park_arrays)
+        vectors = matcher.firm_vectors(sub, firms)
+        own = matcher.retrieve(firms, vectors)
+        every = matcher.retrieve(firms, vectors, n_parks)
+        scores = matcher.score(matcher.candidate_features(sub, firms, every), every.parks)
+        dense = np.full((len(rows), n_parks), -np.inf)
+        r, c = np.nonzero(every.parks >= 0)
+        dense[r, every.parks[r, c]] = scores[r, c]
+        own_scores = np.where(
+            own.parks >= 0, np.take_along_axis(dense, np.maximum(own.parks, 0), axis=1), -np.inf
+        )
+        first[rows], first_park[rows] = _first(own_scores, own.parks)
+        order = np.argsort(-dense, axis=1, kind="stable")[:, :width]
+        top = np.take_along_axis(dense, order, axis=1)
+        best[rows, :width] = top
+        parks[rows, :width] = np.where(np.isfinite(top), order, -1)
+    return first, first_park, parks, best
 
 
 def park_scores(matcher: Matcher, batch: FirmBatch, p: int, sim: np.ndarray | None = None) -> np.ndarray:
@@ -115,12 +164,15 @@ class Scored:
         return lead_score(self.park_score, self.first_score, self.pressure)
 
     def top(self, n: int) -> np.ndarray:
-        """Positions of the ``n`` best leads, best first (ties by the park's score, then input
-        row); firms a hard rule keeps out of the park never."""
-        lead = self.lead
-        ok = np.flatnonzero(np.isfinite(self.park_score))
-        order = np.lexsort((self.batch.rows[ok], -self.park_score[ok], -lead[ok]))
-        return ok[order[:n]]
+        return best_leads(self.lead, self.park_score, self.batch.rows, n)
+
+
+def best_leads(lead: np.ndarray, park_score: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` best leads, best first (ties by the park's score, then input
+    row); firms a hard rule keeps out of the park never."""
+    ok = np.flatnonzero(np.isfinite(park_score))
+    order = np.lexsort((rows[ok], -park_score[ok], -lead[ok]))
+    return ok[order[:n]]
 
 
 def score_batch(matcher: Matcher, batch: FirmBatch, p: int, table: RestrictionTable | None = None) -> Scored:
@@ -239,10 +291,14 @@ FIRM_INDEX_FILE = "firms.faiss"
 FIRM_INDEX_PARAMS = "firms.index.json"
 FIRM_TABLE = "firms.parquet"
 INDEX_MANIFEST = "firm_index.json"
-SEARCH_K = 20_000
+SEARCH_K = 0  # measured: the bound-ordered completion alone is faster (docs/leads.md)
+OPTIONS_KEPT = 16
+SCORE_CHUNK = 20_000
+INDEX_FORMAT = 2  # 2: each firm's kept options are stored
+OPTION_PARKS, OPTION_SCORES = "option_parks", "option_scores"
 
 
-def _table_from_batch(batch: FirmBatch, extra: dict[str, np.ndarray]) -> pa.Table:
+def _table_from_batch(batch: FirmBatch, extra: dict[str, Any]) -> pa.Table:
     data: dict[str, Any] = {S.ROW: pa.array(batch.rows, pa.int64())}
     for name in (*S.FIRM_COLUMNS, *S.PASSTHROUGH_COLUMNS):
         col = batch.cols.get(name)
@@ -257,7 +313,7 @@ def _table_from_batch(batch: FirmBatch, extra: dict[str, np.ndarray]) -> pa.Tabl
     # joined text, not a list column: splitting it back is several times faster for 20,000 rows
     data[S.IMPUTED] = pa.array([";".join(v) for v in batch.imputed], pa.string())
     for k, v in extra.items():
-        data[k] = pa.array(v)
+        data[k] = v if isinstance(v, pa.Array) else pa.array(v)
     return pa.table(data)
 
 
@@ -279,8 +335,22 @@ def _batch_from_table(t: pa.Table) -> FirmBatch:
 
 class FirmIndex:
     """A registry's firms, prepared once: their vectors in FAISS (IVF or HNSW, a setting),
-    their validated and imputed profiles, pressure and first choice in Parquet, and a manifest
-    with checksums.  ``leads`` then scores only the firms nearest the park's vector."""
+    their validated and imputed profiles, pressure, first choice and their ``options_kept``
+    best parks of the whole catalogue (park and score) in Parquet, and a manifest with
+    checksums.
+
+    ``leads`` returns what scoring every firm would, while scoring few of them
+    (:meth:`park_scores`):
+
+    1. a firm that has the park among its kept options already has its exact score;
+    2. the ``search_k`` firms nearest the park's vector are scored: they raise the ``top``-th
+       lead early, so step 3 stops sooner (0 skips it);
+    3. every other firm scores the park at most as its worst kept option ``s_last`` (the kept
+       options are the best of the whole catalogue), so its lead is at most
+       ``weight * exp(min(s_last - s_first, 0))``: firms are scored in order of that bound until
+       it falls below the ``top``-th lead found.  The bound holds for every firm, so the result
+       is exact.
+    """
 
     def __init__(
         self,
@@ -290,6 +360,7 @@ class FirmIndex:
         hnsw_m: int = 32,
         ef_search: int = 2048,
         search_k: int = SEARCH_K,
+        options_kept: int = OPTIONS_KEPT,
     ):
         self.index_type = index_type
         self.nlist = nlist
@@ -297,6 +368,7 @@ class FirmIndex:
         self.hnsw_m = hnsw_m
         self.ef_search = ef_search
         self.search_k = search_k
+        self.options_kept = options_kept
 
     def fit(
         self, matcher: Matcher, batch: FirmBatch, table: RestrictionTable | None = None, chunk: int = 20_000
@@ -306,9 +378,15 @@ class FirmIndex:
         for start in range(0, len(batch), chunk):
             sub = batch.take(np.arange(start, min(start + chunk, len(batch))))
             vectors.append(matcher.firm_vectors(sub, FirmArrays.build(sub, matcher.park_arrays)))
-            first, first_park = own_best(matcher, sub)
+            first, first_park, opt_parks, opt_scores = all_options(matcher, sub, self.options_kept)
             pressure = relocation_pressure(sub.cols, sub.imputed, table)
-            extra = {FIRST_SCORE: first, "first_park": first_park, PRESSURE: pressure.score}
+            extra: dict[str, Any] = {
+                FIRST_SCORE: first,
+                "first_park": first_park,
+                PRESSURE: pressure.score,
+                OPTION_PARKS: _fixed_lists(opt_parks),
+                OPTION_SCORES: _fixed_lists(opt_scores),
+            }
             extra.update({S.PRESSURE_PART_COLUMNS[PARTS.index(q)]: pressure.parts[q] for q in PARTS})
             parts.append(_table_from_batch(sub, extra))
         x = np.concatenate(vectors) if vectors else np.zeros((0, 1), np.float32)
@@ -334,10 +412,15 @@ class FirmIndex:
     def refresh(self) -> None:
         """Re-read the per-firm arrays from ``table_`` (after it is built, loaded or replaced)."""
         t = self.table_
+        self.rows_ = t.column(S.ROW).to_numpy()
         self.first_score_ = t.column(FIRST_SCORE).to_numpy()
         self.pressure_ = t.column(PRESSURE).to_numpy()
         self.first_park_ = t.column("first_park").to_numpy()
         self.parts_ = {q: t.column(S.PRESSURE_PART_COLUMNS[PARTS.index(q)]).to_numpy() for q in PARTS}
+        self.option_parks_ = _matrix(t.column(OPTION_PARKS), self.options_kept)
+        self.option_scores_ = _matrix(t.column(OPTION_SCORES), self.options_kept)
+        # -inf when a firm has fewer feasible parks than are kept: every other park is removed
+        self.last_score_ = self.option_scores_.min(axis=1) if len(t) else np.zeros(0)
 
     def __len__(self) -> int:
         return int(self.table_.num_rows)
@@ -352,6 +435,7 @@ class FirmIndex:
 
         manifest = {
             "kind": "firm_index",
+            "format": INDEX_FORMAT,
             "model_version": self.model_version_,
             "n_firms": len(self),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -366,6 +450,11 @@ class FirmIndex:
         manifest = check_files(directory)
         if manifest.get("kind") != "firm_index":
             raise ValueError(f"{directory} is not a firm index (build one with `parkmatch index-firms`)")
+        if manifest.get("format") != INDEX_FORMAT:
+            raise ValueError(
+                f"{directory}: 企业索引格式已过期，请用 `parkmatch index-firms` 重建 "
+                f"(firm index format {manifest.get('format')!r}, this version reads {INDEX_FORMAT!r})"
+            )
         self = cls(**json.loads((directory / INDEX_MANIFEST).read_text(encoding="utf-8")))
         self.vectors_ = VectorIndex.load(directory, FIRM_INDEX_FILE, FIRM_INDEX_PARAMS)
         self._direct_map()
@@ -381,34 +470,48 @@ class FirmIndex:
         ok = ids[0] >= 0
         return ids[0][ok], sim[0][ok]
 
-    def scored(self, matcher: Matcher, p: int, k: int | None = None) -> Scored:
-        """The nearest ``k`` firms (``search_k`` by default; all of them when ``k >= len``)
-        scored for park ``p`` exactly as the list path scores them."""
-        k = self.search_k if k is None else k
-        if k >= len(self):
-            ids = np.arange(len(self))
-            batch = _batch_from_table(self.table_)
-            score = park_scores(matcher, batch, p)
-        else:
-            # the nearest firms by vector, plus every firm whose own first choice is the park
-            # (their fit is 1 whatever their similarity)
-            near, near_sim = self.search(matcher, p, k)
-            extra = np.setdiff1d(np.flatnonzero(self.first_park_ == p), near)
-            ids = np.concatenate([near, extra])
-            batch = _batch_from_table(self.table_.take(pa.array(ids)))
-            sim = np.concatenate([near_sim, np.zeros(len(extra), np.float32)])
-            if len(extra):
-                stored = self.vectors_.index_.reconstruct_batch(extra.astype(np.int64))
-                sim[len(near) :] = stored @ matcher.park_vectors_[p]
-            score = park_scores(matcher, batch, p, sim)
-        return Scored(
-            batch,
-            score,
-            self.first_score_[ids],
-            self.first_park_[ids],
-            self.pressure_[ids],
-            {q: v[ids] for q, v in self.parts_.items()},
-        )
+    def _score(self, matcher: Matcher, p: int, ids: np.ndarray, out: np.ndarray) -> None:
+        """Score firms ``ids`` for park ``p`` exactly as the list path does, into ``out``."""
+        for start in range(0, len(ids), SCORE_CHUNK):
+            part = ids[start : start + SCORE_CHUNK]
+            batch = _batch_from_table(self.table_.take(pa.array(part)))
+            stored = self.vectors_.index_.reconstruct_batch(part.astype(np.int64))
+            out[part] = park_scores(matcher, batch, p, stored @ matcher.park_vectors_[p])
+
+    def park_scores(
+        self, matcher: Matcher, p: int, top: int, exhaustive: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(firm positions, their exact scores for park ``p``): every firm that can be among the
+        ``top`` leads, by the class's three steps; every firm when ``exhaustive``."""
+        n = len(self)
+        score = np.full(n, np.nan)
+        if exhaustive or n == 0:
+            self._score(matcher, p, np.arange(n), score)
+            return np.arange(n), score
+        hit_rows, hit_cols = np.nonzero(self.option_parks_ == p)
+        score[hit_rows] = self.option_scores_[hit_rows, hit_cols]
+        if self.search_k > 0:
+            near, _ = self.search(matcher, p, min(self.search_k, n))
+            self._score(matcher, p, near[np.isnan(score[near])], score)
+        weight = PRESSURE_FLOOR + (1.0 - PRESSURE_FLOOR) * self.pressure_
+        with np.errstate(invalid="ignore", over="ignore"):
+            bound = weight * np.exp(np.minimum(self.last_score_ - self.first_score_, 0.0))
+        bound = np.where(np.isfinite(self.first_score_), np.nan_to_num(bound, nan=0.0), 0.0)
+        rest = np.flatnonzero(np.isnan(score))
+        rest = rest[np.argsort(-bound[rest], kind="stable")]
+        while len(rest):
+            done = np.flatnonzero(~np.isnan(score))
+            leads = lead_score(score[done], self.first_score_[done], self.pressure_[done])
+            floor = np.partition(leads, len(leads) - top)[len(leads) - top] if len(leads) >= top else 0.0
+            chunk = rest[:SCORE_CHUNK]
+            # bound 0: the park is removed for the firm; otherwise a tie with the floor may still enter
+            take = chunk[(bound[chunk] >= floor) & (bound[chunk] > 0)]
+            if not len(take):
+                break
+            self._score(matcher, p, take, score)
+            rest = rest[len(take) :]
+        ids = np.flatnonzero(~np.isnan(score))
+        return ids, score[ids]
 
     def leads(
         self,
@@ -416,8 +519,29 @@ class FirmIndex:
         park_id: str,
         top: int,
         table: RestrictionTable | None = None,
-        k: int | None = None,
+        exhaustive: bool = False,
     ) -> list[dict[str, Any]]:
         p = park_position(matcher, park_id)
-        scored = self.scored(matcher, p, k)
-        return describe(matcher, scored, scored.top(top), p, table)
+        ids, score = self.park_scores(matcher, p, top, exhaustive)
+        lead = lead_score(score, self.first_score_[ids], self.pressure_[ids])
+        picks = ids[best_leads(lead, score, self.rows_[ids], top)]
+        scored = Scored(
+            _batch_from_table(self.table_.take(pa.array(picks))),
+            np.full(len(picks), np.nan),
+            self.first_score_[picks],
+            self.first_park_[picks],
+            self.pressure_[picks],
+            {q: v[picks] for q, v in self.parts_.items()},
+        )
+        scored.park_score[:] = score[np.searchsorted(ids, picks)]
+        return describe(matcher, scored, np.arange(len(picks)), p, table)
+
+
+def _fixed_lists(values: np.ndarray) -> pa.FixedSizeListArray:
+    """An (n, k) array as a Parquet-ready column of k-long lists."""
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), values.shape[1])
+
+
+def _matrix(column: pa.ChunkedArray, k: int) -> np.ndarray:
+    flat = column.combine_chunks().flatten() if len(column) else pa.array([], column.type.value_type)
+    return flat.to_numpy().reshape(-1, k)

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api import service
-from api.deps import AnyKey, BatchInferenceDep, ConfigDep, InferenceDep, ModelDep
+from api.batchwork import BatchWorkDep
+from api.deps import AnyKey, ConfigDep, InferenceDep, ModelDep
 from api.errors import ERROR_RESPONSES
 from api.models import CompareResponse, ErrorResponse, LeadsRequest, LeadsResponse, WhyResponse
 from features.schemas import FirmProfile
@@ -34,12 +35,12 @@ async def leads(
     body: LeadsRequest,
     model: ModelDep,
     config: ConfigDep,
-    batches: BatchInferenceDep,
+    batches: BatchWorkDep,
     _who: AnyKey,
 ) -> Any:
     service.check_batch_size(len(body.firms), config.max_batch)
     # a firm list is batch work: it runs on the batch pool, so single recommendations keep their latency
-    return await batches.run(service.park_leads, model.matcher, park_id, body.firms, body.top)
+    return await batches.run_model(model, service.park_leads_json, park_id, body.firms, body.top)
 
 
 @router.get(

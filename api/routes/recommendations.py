@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api import service
-from api.deps import AnyKey, BatchInferenceDep, ConfigDep, InferenceDep, ModelDep
+from api.batchwork import BatchWorkDep
+from api.deps import AnyKey, ConfigDep, InferenceDep, ModelDep
 from api.errors import ERROR_RESPONSES
 from api.models import BatchRequest, BatchResponse, ErrorResponse
 from features.schemas import FirmProfile, RecommendationResult
@@ -45,10 +46,10 @@ async def recommend_batch(
     body: BatchRequest,
     model: ModelDep,
     config: ConfigDep,
-    batches: BatchInferenceDep,
+    batches: BatchWorkDep,
     _who: AnyKey,
     top: Top = 10,
     explain_excluded: ExplainExcluded = False,
 ) -> Any:
     service.check_batch_size(len(body.firms), config.max_batch)
-    return await batches.run(service.recommend_batch_json, model.matcher, body.firms, top, explain_excluded)
+    return await batches.run_model(model, service.recommend_batch_json, body.firms, top, explain_excluded)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Admin, ConfigDep, DbDep, HolderDep, ModelHolder, ModelState
+from api.batchwork import BatchWorkDep, warm_in_background
+from api.deps import Admin, ConfigDep, DbDep, HolderDep, ModelHolder, ModelState, release_memory
 from api.errors import ERROR_RESPONSES
 from api.models import ErrorResponse, Health, Ready, ReloadRequest, ReloadResponse, VersionInfo
 from api.service import parkmatch_version
@@ -80,7 +81,12 @@ async def version(holder: HolderDep) -> Any:
     summary="Verify a model bundle, swap it in, and record it so every worker follows (admin)",
 )
 async def reload(
-    holder: HolderDep, config: ConfigDep, db: DbDep, _who: Admin, body: ReloadRequest | None = None
+    holder: HolderDep,
+    config: ConfigDep,
+    db: DbDep,
+    batches: BatchWorkDep,
+    _who: Admin,
+    body: ReloadRequest | None = None,
 ) -> Any:
     path = Path(body.path) if body is not None and body.path else config.model_dir
     if not holder.reload_lock.acquire(blocking=False):
@@ -88,7 +94,7 @@ async def reload(
             409, detail={"code": "reload_in_progress", "message": "another reload is running"}
         )
     try:
-        state = await run_in_threadpool(ModelState.load_verified, path)
+        state = await run_in_threadpool(ModelState.load_verified, path, holder.current)
         record = await run_in_threadpool(
             db.set_active_model, str(path.resolve()), state.matcher.model_version, state.manifest_sha256
         )
@@ -106,9 +112,14 @@ async def reload(
         holder.reload_lock.release()
     old = holder.swap(state, record.generation)
     holder.last_error = None
+    previous = old.matcher.model_version if old else ""
+    if old is not state:
+        del old
+        await run_in_threadpool(release_memory)
+        warm_in_background(batches, state)
     return {
         "model_version": state.matcher.model_version,
-        "previous_version": old.matcher.model_version if old else "",
+        "previous_version": previous,
         "path": str(path),
         "catalogue_size": len(state.parks),
     }

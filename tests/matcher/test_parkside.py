@@ -12,7 +12,7 @@ from features.validation import FirmBatch, columns_from_records
 from matcher.core import Matcher
 from matcher.leads import FirmIndex, leads_for_batch, leads_frame
 from matcher.parkside import park_position, standing
-from matcher.whynot import compare, rank_with, what_if, why
+from matcher.whynot import _changes, compare, rank_with, what_if, why
 
 CANGZHOU_PHARMA = "HE082"  # 京津冀·沧州生物医药产业园: 原料药, 制剂, offsite supervision
 API_PRODUCERS = [
@@ -111,20 +111,29 @@ ROLLING_MILL = {
 }
 
 
-def test_what_if_on_a_fifth_park_returns_a_change_that_really_gives_top_3(matcher: Matcher) -> None:
-    recs = matcher.recommend(ROLLING_MILL, top=5).recommendations
-    fifth = recs[4].park_id
-    changes, text = what_if(matcher, batch_of(matcher, [ROLLING_MILL]), fifth)
-    assert changes, text
-    for change in changes:
-        parks = matcher.parks.copy()
-        for field, value in change["changes"].items():
-            parks[field] = parks[field].astype(object)
-            parks.loc[parks[S.PARK_ID] == fifth, field] = value
-        again = matcher.with_catalogue(parks).recommend(ROLLING_MILL, top=3).recommendations
-        assert fifth in [r.park_id for r in again], change
-        assert change["new_rank"] <= 3 and change["text"].startswith("若")
-        assert change["text"] in text
+def test_what_if_agrees_with_re_scoring_each_change_by_brute_force(matcher: Matcher) -> None:
+    """For the parks ranked 4th to 6th, each field's largest feasible change is re-scored here
+    on its own: what_if must offer exactly the fields whose change reaches the top 3, verify
+    every offer, and otherwise report the best single-change rank it found."""
+    batch = batch_of(matcher, [ROLLING_MILL])
+    need = float(batch.cols[S.LAND_NEED_MU][0])
+    for rec in matcher.recommend(ROLLING_MILL, top=6).recommendations[3:]:
+        row = matcher.parks.loc[matcher.parks[S.PARK_ID] == rec.park_id].iloc[0]
+        largest: dict[str, float] = {}
+        for field, _old, new, _text in _changes(row, need):
+            largest[field] = new  # the steps of a field come smallest first
+        ranks = {f: rank_with(matcher, batch, rec.park_id, {f: v}) for f, v in largest.items()}
+        reaching = {f for f, r in ranks.items() if r is not None and r <= 3}
+        changes, text = what_if(matcher, batch, rec.park_id)
+        singles = {c["field"] for c in changes if "+" not in c["field"]}
+        assert singles == reaching, (rec.park_id, ranks, text)
+        for change in changes:
+            again = rank_with(matcher, batch, rec.park_id, change["changes"])
+            assert again == change["new_rank"] and again is not None and again <= 3, change
+            assert change["text"].startswith("若") and change["text"] in text
+        if not changes and ranks:
+            best = min(r for r in ranks.values() if r is not None)
+            assert f"单项调整最好排第{best}位" in text, (ranks, text)
 
 
 def test_what_if_says_so_when_no_change_lifts_the_park(matcher: Matcher) -> None:
@@ -174,7 +183,7 @@ def test_leads_from_the_index_equal_exhaustive_leads_for_the_top_20(
     )
     index = FirmIndex.load(tmp_path / "ix")
     assert len(index) == 10_000
-    exhaustive = index.leads(matcher, CANGZHOU_PHARMA, 20, k=len(index))
+    exhaustive = index.leads(matcher, CANGZHOU_PHARMA, 20, exhaustive=True)
     searched = index.leads(matcher, CANGZHOU_PHARMA, 20)
     assert [lead[S.FIRM_ID] for lead in searched] == [lead[S.FIRM_ID] for lead in exhaustive]
     # the list path gives the same leads for the same firms
@@ -183,6 +192,46 @@ def test_leads_from_the_index_equal_exhaustive_leads_for_the_top_20(
     assert [(x[S.FIRM_ID], x[S.LEAD_SCORE]) for x in listed] == [
         (x[S.FIRM_ID], x[S.LEAD_SCORE]) for x in exhaustive
     ]
+
+
+def test_index_leads_for_a_park_few_firms_choose_first_equal_exhaustive_and_score_fewer_firms(
+    matcher: Matcher, world_batch: FirmBatch
+) -> None:
+    """The park least often a first choice is where kept options help least: the bound-ordered
+    completion must still find every exhaustive lead, while scoring fewer firms than all."""
+    index = FirmIndex(index_type="ivf", nlist=64, nprobe=8, search_k=0, options_kept=8).fit(
+        matcher, world_batch
+    )
+    firsts = np.bincount(index.first_park_[index.first_park_ >= 0], minlength=len(matcher.park_arrays.ids))
+    chosen = np.bincount(index.option_parks_[index.option_parks_ >= 0], minlength=len(firsts))
+    # among parks that many firms keep as an option, the one fewest firms pick first
+    often = np.flatnonzero(chosen >= 200)
+    p = int(often[np.argmin(firsts[often])])
+    park_id = str(matcher.park_arrays.ids[p])
+    ids, _ = index.park_scores(matcher, p, 20)
+    assert len(ids) < len(index)
+    searched = index.leads(matcher, park_id, 20)
+    exhaustive = index.leads(matcher, park_id, 20, exhaustive=True)
+    assert len(exhaustive) == 20
+    assert [(x[S.FIRM_ID], x[S.LEAD_SCORE]) for x in searched] == [
+        (x[S.FIRM_ID], x[S.LEAD_SCORE]) for x in exhaustive
+    ]
+
+
+def test_a_firm_index_of_an_older_format_is_refused_with_a_rebuild_hint(
+    matcher: Matcher, world_batch: FirmBatch, tmp_path: Path
+) -> None:
+    import json
+
+    from matcher.bundle import MANIFEST
+
+    FirmIndex(nlist=4, search_k=50).fit(matcher, world_batch.take(np.arange(300))).save(tmp_path / "ix")
+    path = tmp_path / "ix" / MANIFEST
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["format"] = 1
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ValueError, match="index-firms"):
+        FirmIndex.load(tmp_path / "ix")
 
 
 def test_a_tampered_firm_index_is_refused(matcher: Matcher, world_batch: FirmBatch, tmp_path: Path) -> None:
