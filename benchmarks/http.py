@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -333,6 +334,25 @@ def _run_for(seconds: float, loops: list[_Loop], stop: threading.Event) -> None:
         loop.thread.join(timeout=180)
 
 
+def _batch_sender(url: str, key: str, size: int, stop: Any, out: Any) -> None:
+    """A batch client in its own process: posts ``size``-firm batches until ``stop`` is set,
+    then puts (statuses, latencies in ms) on ``out``."""
+    send = _batch_of(size)
+    statuses: list[int] = []
+    latencies: list[float] = []
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=180) as client:
+        n = 0
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                statuses.append(send(client, n).status_code)
+            except httpx.HTTPError:
+                statuses.append(599)
+            latencies.append((time.perf_counter() - t0) * 1000.0)
+            n += 1
+    out.put((statuses, latencies))
+
+
 def run_batch_isolation(
     model_dir: Path,
     seconds: float = 20,
@@ -352,27 +372,39 @@ def run_batch_isolation(
         warm = threading.Event()
         _run_for(2.0, [_loop(server.url, server.api_key, warm, _single) for _ in range(single_clients)], warm)
         phases: dict[str, Any] = {}
+        ctx = multiprocessing.get_context("spawn")
         for phase in ("unloaded", "batch_load"):
             stop = threading.Event()
-            batches = []
+            senders: list[tuple[Any, Any]] = []
             if phase == "batch_load":
-                send = _batch_of(batch_size)
+                # one process per key, as the batches come from other machines: their clients
+                # must not share this process's interpreter with the single-firm clients
+                go = ctx.Event()
                 for i in range(batch_keys):
-                    batches.append(_loop(server.url, _extra_key(server, "viewer", f"batch {i}"), stop, send))
+                    out = ctx.Queue()
+                    key = _extra_key(server, "viewer", f"batch {i}")
+                    proc = ctx.Process(target=_batch_sender, args=(server.url, key, batch_size, go, out))
+                    proc.start()
+                    senders.append((proc, out))
                 time.sleep(3.0)  # the batches are running before single latencies are counted
             singles = [_loop(server.url, server.api_key, stop, _single) for _ in range(single_clients)]
             load_start = os.getloadavg()[0]
-            _run_for(seconds, singles + batches, stop)
+            _run_for(seconds, singles, stop)
+            batch_results = []
+            if senders:
+                go.set()
+                batch_results = [out.get(timeout=180) for _, out in senders]
+                for proc, _ in senders:
+                    proc.join(timeout=30)
             lat = [x for s in singles for x in s.latencies]
-            statuses = [x for s in singles + batches for x in s.statuses]
+            statuses = [x for s in singles for x in s.statuses] + [x for r in batch_results for x in r[0]]
+            batch_lat = [x for r in batch_results for x in r[1]]
             phases[phase] = {
                 "single_requests": len(lat),
                 "single_p50_ms": _pct(lat, 50),
                 "single_p99_ms": _pct(lat, 99),
-                "batches_done": sum(st == 200 for b in batches for st in b.statuses),
-                "batch_p50_s": round(_pct([x for b in batches for x in b.latencies], 50) / 1000, 2)
-                if batches
-                else None,
+                "batches_done": sum(st == 200 for r in batch_results for st in r[0]),
+                "batch_p50_s": round(_pct(batch_lat, 50) / 1000, 2) if batch_results else None,
                 "non_200": sum(st != 200 for st in statuses),
                 "load_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
             }
