@@ -63,3 +63,40 @@ def test_reload_reaches_both_workers(bundle_path: Path, tmp_path: Path) -> None:
                 versions.add(r.json()["model_version"])
         assert set(statuses) == {200} and versions == {"test-small-v2"}
         assert server.process.poll() is None
+
+
+def _answers_by_worker(url: str, key: str, probes: int = 30) -> dict[int, set[int]]:
+    """pid → statuses of a keyed request, each probe on a fresh connection that first asks
+    ``/health`` which worker holds it (keep-alive keeps both requests on that worker)."""
+    seen: dict[int, set[int]] = {}
+    for _ in range(probes):
+        with httpx.Client(base_url=url, timeout=30) as c:
+            pid = c.get("/health").json()["pid"]
+            status = c.get("/v1/parks?limit=1", headers={"X-API-Key": key}).status_code
+            seen.setdefault(pid, set()).add(status)
+    return seen
+
+
+@pytest.mark.integration
+def test_a_revoked_key_is_refused_by_both_workers_within_a_second(bundle_path: Path, tmp_path: Path) -> None:
+    with running_server(bundle_path, tmp_path / "home", workers=2) as server:
+        h = {"X-API-Key": server.api_key}
+        with httpx.Client(base_url=server.url, headers=h, timeout=60) as c:
+            made = c.post("/v1/admin/keys", json={"role": "viewer", "label": "revoke me"}).json()
+        before = _answers_by_worker(server.url, made["key"])
+        assert len(before) == 2 and all(v == {200} for v in before.values()), before
+        with httpx.Client(base_url=server.url, headers=h, timeout=60) as c:
+            assert c.delete(f"/v1/admin/keys/{made['id']}").status_code == 200
+        revoked_at = time.monotonic()
+        after: dict[int, set[int]] = {}
+        while len(after) < 2:  # until each worker has answered once
+            for pid, statuses in _answers_by_worker(server.url, made["key"], probes=1).items():
+                after.setdefault(pid, set()).update(statuses)
+            assert time.monotonic() - revoked_at < 10, after
+        took = time.monotonic() - revoked_at
+        more = _answers_by_worker(server.url, made["key"], probes=20)
+        # every probe, on both workers, from the first one after the revocation, is refused
+        assert all(v == {401} for v in after.values()), after
+        assert all(v == {401} for v in more.values()), more
+        assert took < 1.0, took
+        print(f"both workers refused the revoked key, the second {took:.2f} s after the revocation")
