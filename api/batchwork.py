@@ -107,7 +107,7 @@ class BatchWork(Inference):
     def warm(self, state: ModelState) -> Future[str] | None:
         """Load ``state``'s bundle in the child now, so the first batch after a start or a
         reload does not pay for it; ``None`` for a model that lives only in memory."""
-        if not Path(state.path, "manifest.json").exists():
+        if not state.manifest_sha256:
             return None
         return self._executor().submit(_warm, state.path, state.manifest_sha256)
 

@@ -40,17 +40,16 @@ class ModelState:
     path: str
     parks: tuple[S.ParkProfile, ...]
     park_ids: frozenset[str]
+    # The digest of the manifest this matcher was loaded from, taken at load time: the files on
+    # disk may be replaced later, the served model is not.  Empty for a model held in memory.
+    manifest_sha256: str = ""
 
     @classmethod
-    def build(cls, matcher: Matcher, path: Path | str) -> ModelState:
+    def build(cls, matcher: Matcher, path: Path | str, manifest_sha256: str = "") -> ModelState:
         profiles = tuple(
             park_to_profile({str(k): v for k, v in r.items()}) for r in matcher.parks.to_dict("records")
         )
-        return cls(matcher, str(path), profiles, frozenset(p.park_id for p in profiles))
-
-    @property
-    def manifest_sha256(self) -> str:
-        return sha256(Path(self.path) / MANIFEST) if (Path(self.path) / MANIFEST).exists() else ""
+        return cls(matcher, str(path), profiles, frozenset(p.park_id for p in profiles), manifest_sha256)
 
     @classmethod
     def load_pinned(cls, path: Path, manifest_sha256: str) -> ModelState:
@@ -63,7 +62,7 @@ class ModelState:
                 f"model bundle {path} is not the one that was verified "
                 f"(manifest {digest[:12]}…, recorded {manifest_sha256[:12]}…)"
             )
-        return cls.build(Matcher.load(Path(path)), path)
+        return cls.build(Matcher.load(Path(path)), path, digest)
 
     @classmethod
     def load_verified(cls, path: Path, current: ModelState | None = None) -> ModelState:
@@ -77,11 +76,15 @@ class ModelState:
             raise BundleError(f"model bundle {path} changed while it was being verified; try again")
         if current is not None and current.same_bundle(path, digest):
             return current
-        return cls.build(Matcher.load(Path(path)), path)
+        return cls.build(Matcher.load(Path(path)), path, digest)
 
     def same_bundle(self, path: Path | str, digest: str) -> bool:
-        here = Path(self.path)
-        return here.exists() and here.resolve() == Path(path).resolve() and self.manifest_sha256 == digest
+        """Whether this state was loaded from ``path`` with manifest ``digest``."""
+        return (
+            bool(self.manifest_sha256)
+            and self.manifest_sha256 == digest
+            and (Path(self.path).resolve() == Path(path).resolve())
+        )
 
 
 class ModelHolder:

@@ -527,13 +527,12 @@ class FirmIndex:
         picks = ids[best_leads(lead, score, self.rows_[ids], top)]
         scored = Scored(
             _batch_from_table(self.table_.take(pa.array(picks))),
-            np.full(len(picks), np.nan),
+            score[np.searchsorted(ids, picks)],  # ids are sorted
             self.first_score_[picks],
             self.first_park_[picks],
             self.pressure_[picks],
             {q: v[picks] for q, v in self.parts_.items()},
         )
-        scored.park_score[:] = score[np.searchsorted(ids, picks)]
         return describe(matcher, scored, np.arange(len(picks)), p, table)
 
 
