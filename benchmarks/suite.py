@@ -336,9 +336,9 @@ def peer_pair_features(
         park_divs = {c[:2] for c in codes}
         subs = {item: _num(park[f"subsidy_{item}"]) for item in S.SUBSIDY_ITEMS}
         stated = [v for v in subs.values() if not math.isnan(v)]
-        total = sum(stated) / (3.0 * len(stated)) if stated else float("nan")
+        total = sum(stated) / (3.0 * len(subs))
         stated_prios = [subs[s] for s in prios if not math.isnan(subs[s])]
-        match = (sum(stated_prios) / (3.0 * len(stated_prios))) if stated_prios else float("nan")
+        match = (sum(stated_prios) / (3.0 * len(prios))) if stated_prios else float("nan")
         reg = _num(park[S.KEEPS_BEIJING_REGISTRATION])
         dist = float(park[S.DISTANCE_KM])
         rail = float(park[S.RAIL_MINUTES])
@@ -363,7 +363,7 @@ def peer_pair_features(
             "talent_level": talent,
             "talent_pool": float(park[S.TALENT_POOL]),
             "talent_gap": float(park[S.TALENT_POOL]) - talent,
-            "subsidy_match": match if prios else total,
+            "subsidy_match": match if prios else (total if stated else float("nan")),
             "subsidy_total": total,
             "keeps_registration": reg,
             "registration_x_ties": reg * ties,

@@ -86,8 +86,15 @@ CATEGORICAL_FEATURES: tuple[str, ...] = ("platform_type_id",)
 # Directions the domain is certain of: a park designated for what the firm moves never loses by
 # it, more documented precedent never hurts, more spare land (relative to need) never hurts, a
 # better subsidy match never hurts, a closer industry code never hurts, and for a firm tied
-# to Beijing more distance never helps.
+# to Beijing more distance never helps.  A park's own offer moves one way only: a lower land price
+# (and so a lower land cost), richer subsidies and a larger talent pool never hurt, so the
+# what-if of the park's side can never be told that a better offer lowers the park.
 MONOTONE: dict[str, int] = {
+    "land_price_log": -1,
+    "land_cost_log": -1,
+    "subsidy_total": 1,
+    "talent_pool": 1,
+    "talent_gap": 1,
     "designated_function": 1,
     "precedent_function": 1,
     "precedent_park": 1,
@@ -198,8 +205,9 @@ class ParkArrays:
             "grade": parks[S.LAND_GRADE].to_numpy(np.float32),
             "talent": parks[S.TALENT_POOL].to_numpy(np.float32),
             "subsidies": subsidies,
-            # mean over the items a source states; NaN when none is stated
-            "subsidy_total": _nanmean_rows(subsidies) / 3.0,
+            # the support sources state, summed: 0 when none is (see _stated_share)
+            "subsidy_total": _stated_share(subsidies),
+            "subsidy_any": (~np.isnan(subsidies)).any(axis=1),
             "keeps_reg": _tristate(parks[S.KEEPS_BEIJING_REGISTRATION]),
             "distance": parks[S.DISTANCE_KM].to_numpy(np.float32),
             "rail": parks[S.RAIL_MINUTES].to_numpy(np.float32),
@@ -257,11 +265,14 @@ def _tristate(col: pd.Series) -> np.ndarray:
     return np.array([np.nan if v is None or v != v else float(bool(v)) for v in col], dtype=np.float32)
 
 
-def _nanmean_rows(a: np.ndarray) -> np.ndarray:
+def _stated_share(a: np.ndarray) -> np.ndarray:
+    """Σ stated levels / (3 × items): the support the park's documents state, 0 when they state
+    none.  This is what a firm can count on, so an item no source states adds nothing: one
+    stated item at level 1 reads as one item's worth (not as every item at level 1), and stating
+    an item never lowers the value.  Unknown levels themselves stay NaN in the catalogue and in
+    ``subsidy_match``, which the criterion score reads."""
     known = ~np.isnan(a)
-    total = np.where(known, a, 0.0).sum(axis=1)
-    count = known.sum(axis=1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+    return (np.where(known, a, 0.0).sum(axis=1) / (3.0 * a.shape[1])).astype(np.float32)
 
 
 FUNCTION_FLAGS: dict[str, tuple[str, ...]] = {
@@ -449,9 +460,11 @@ def pair_features(
     park_sub = pn["subsidies"][cp]  # (n, k, 6)
     known = (~np.isnan(park_sub)).astype(np.float32)
     stated = np.einsum("nkj,nj->nk", known, prio)  # prioritised items a source states
-    match = np.einsum("nkj,nj->nk", np.nan_to_num(park_sub), prio) / (3.0 * np.maximum(stated, 1.0))
+    # the share of the firm's prioritised items at full level, unstated items adding nothing
+    match = np.einsum("nkj,nj->nk", np.nan_to_num(park_sub), prio) / (3.0 * np.maximum(nprio, 1.0))
     match = np.where(stated > 0, match, np.nan)
-    put("subsidy_match", np.where(nprio > 0, match, pn["subsidy_total"][cp]))
+    total = np.where(pn["subsidy_any"][cp], pn["subsidy_total"][cp], np.nan)
+    put("subsidy_match", np.where(nprio > 0, match, total))
     put("subsidy_total", pn["subsidy_total"][cp])
     reg = pn["keeps_reg"][cp]
     ties = fn["ties"][:, None]

@@ -242,10 +242,14 @@ def what_if(
         return found, "可行的调整：" + "；".join(w["text"] for w in found) + "。"
     if not best_single:
         return [], "园区的地价、用地、政策与人才项目均无可调整的已知数据，无法推算。"
-    combined = {f: v[0] for f, v in best_single.items()}
-    rank = rank_with(matcher, batch, park_id, combined)
-    if rank is not None and rank <= target:
-        texts = "，且".join(v[2] for v in best_single.values())
+    # together: every field whose largest change does not lower the park on its own (a stated
+    # value can score below an unknown one, e.g. available land below what the firm would want)
+    now = rank_with(matcher, batch, park_id, {})
+    helping = {f: v for f, v in best_single.items() if v[1] is not None and now is not None and v[1] <= now}
+    combined = {f: v[0] for f, v in helping.items()}
+    rank = rank_with(matcher, batch, park_id, combined) if combined else now
+    if combined and rank is not None and rank <= target:
+        texts = "，且".join(v[2] for v in helping.values())
         change = {
             "field": "+".join(combined),
             "from": None,
@@ -253,9 +257,10 @@ def what_if(
             "new_rank": rank,
             "changes": combined,
         }
-        return [{**change, "text": f"若{texts}，排名升至第{rank}"}], "单项调整不足以进入前三，需同时调整。"
+        text = f"若{texts}，排名升至第{rank}"
+        return [{**change, "text": text}], f"单项调整不足以进入前{target}，需同时调整：{text}。"
     best = min((v[1] for v in best_single.values() if v[1] is not None), default=None)
-    tail = f"（单项调整最好排第{best}位，全部调整后排第{rank}位）" if best and rank else ""
+    tail = f"（单项调整最好排第{best}位，有利的调整同时实施后排第{rank}位）" if best and rank else ""
     return [], f"在可行范围内调整地价、用地、政策与人才项目都不能使本园区进入前{target}{tail}。"
 
 

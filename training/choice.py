@@ -45,6 +45,9 @@ from training.relocations import case_targets, relocation_records
 RIDGE = 1e-3
 # Components the cases cannot move (agglomeration needs the simulated arrival history).
 FIXED: frozenset[str] = frozenset({"agglomeration"})
+# the components that are a park's offer, and how many parks must state one to estimate its weight
+OFFER_COMPONENTS: frozenset[str] = frozenset({"land_price", "land_squeeze", "subsidy"})
+MIN_DIFFERING_PARKS = 10
 
 
 @dataclass
@@ -150,10 +153,15 @@ def estimate(d: ChoiceData, start: dict[str, float]) -> dict[str, Any]:
     """Constrained MLE of β with classical and cluster-robust standard errors."""
     names = d.names
     beta0 = np.array([float(start.get(n, 0.0)) for n in names])
-    # a component that never varies within a case's choice set carries no information
+    # a component carries information only where parks of a case's choice set differ in it; the
+    # weight of a park's offer is estimated only when enough distinct parks state one, since a
+    # value stated by one or two parks would make the weight a verdict on those parks alone
     spread = (np.where(d.available[:, :, None], d.x, np.nan)).astype(np.float64)
-    varies = np.nanmax(spread, axis=1) - np.nanmin(spread, axis=1) > 1e-9
-    identified = varies.any(axis=0)
+    typical = np.nanmedian(spread, axis=1, keepdims=True)
+    differs = d.available[:, :, None] & (np.abs(d.x - typical) > 1e-9)
+    n_parks = differs.any(axis=0).sum(axis=0)
+    offer = np.array([n in OFFER_COMPONENTS for n in names])
+    identified = np.where(offer, n_parks >= MIN_DIFFERING_PARKS, n_parks > 0)
     free = np.array([n not in FIXED for n in names]) & identified
     fixed_part = np.where(free, 0.0, beta0)
 
@@ -196,6 +204,8 @@ def estimate(d: ChoiceData, start: dict[str, float]) -> dict[str, Any]:
             why = (
                 "fixed: needs the simulated history"
                 if name in FIXED
+                else f"fixed: fewer than {MIN_DIFFERING_PARKS} parks of the choice sets state it"
+                if name in OFFER_COMPONENTS
                 else "fixed: no case's choice set varies in it"
             )
             rows[name] = {"estimate": float(beta[k]), "status": why}

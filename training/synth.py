@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import pyarrow.parquet as pq
 
 from features import schemas as S
 
-VERSION = "synth-1.0"
+VERSION = "synth-1.1"
 YEARS: tuple[int, ...] = tuple(range(2014, 2025))
 INFEASIBLE = -1e6  # oracle score of a pair the firm could not choose (finite so metrics stay defined)
 CHUNK = 1024
@@ -343,6 +344,68 @@ SIM_FILL: dict[str, Any] = {
     "capacity": "approved_area_ha / median(approved_area_ha) × median(known capacity); "
     "median area if unknown",
 }
+
+
+# What a stated offer changes is learned from the simulated world, where a park's offer can be
+# known to the simulator even though no source states it.  For a share of the parks whose
+# catalogue value is unknown, each lever (land price, available land, the subsidy items together) gets a
+# drawn value that the simulated firms weigh and that the ranker's simulated training groups see
+# as stated; the other parks keep the neutral fills above and NaN in their features.  Without
+# this the ranker would never see an offer vary (a handful of parks state one) and could not say
+# what a park's change of offer would do (the what-if of the park's side).  The drawn values are
+# simulation only: the catalogue, the reasons and serving never see them.
+OFFER_SHARE = 0.5
+OFFER_RANGES: dict[str, Any] = {
+    "price_cny_per_mu": "log-uniform from half the lowest to the highest price the catalogue states",
+    "land_mu": (20.0, 5000.0),  # log-uniform
+    "subsidy": "an integer level 0–3, uniform",
+}
+
+
+def _unit(*key: object) -> float:
+    text = ":".join(str(k) for k in key)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") / 2.0**64
+
+
+def simulated_offers(parks: pd.DataFrame, share: float = OFFER_SHARE) -> pd.DataFrame:
+    """The catalogue as the simulator knows it: unknown offers drawn for a stable share of the
+    parks (keyed by park id and field, so the world and the training groups agree without
+    storing the draw); stated values are kept as they are."""
+    out = parks.copy()
+    price = pd.to_numeric(parks[S.LAND_PRICE], errors="coerce")
+    known = price.dropna().to_numpy(np.float64)
+    lo_p, hi_p = (0.5 * known.min(), known.max()) if len(known) else (1e5, 1e6)
+    lo_l, hi_l = OFFER_RANGES["land_mu"]
+
+    def draw(lever: str, col: str, pid: str, value: Callable[[float], float]) -> float:
+        # whether a park states a lever is drawn once per lever, so that the subsidy items are
+        # stated together or not at all, as a park's policy document would
+        if _unit("offer", lever, pid) >= share:
+            return math.nan
+        return value(_unit("value", col, pid))
+
+    ids = parks[S.PARK_ID].astype(str)
+    fields: list[tuple[str, str, Callable[[float], float]]] = [
+        ("price", S.LAND_PRICE, lambda u: round(math.exp(math.log(lo_p) + u * math.log(hi_p / lo_p)), -3)),
+        ("land", S.AVAILABLE_LAND_MU, lambda u: round(math.exp(math.log(lo_l) + u * math.log(hi_l / lo_l)))),
+        *(("subsidy", col, lambda u: float(min(int(u * 4), 3))) for col in S.SUBSIDY_COLUMNS),
+    ]
+    subsidies = parks[list(S.SUBSIDY_COLUMNS)].apply(pd.to_numeric, errors="coerce")
+    stated = {"subsidy": subsidies.notna().any(axis=1).to_numpy()}
+    for lever, col, value in fields:
+        now = pd.to_numeric(parks[col], errors="coerce")
+        drawn = np.array([draw(lever, col, pid, value) for pid in ids], dtype=np.float64)
+        if lever in stated:  # a park that states any item keeps its own document as it is
+            drawn = np.where(stated[lever], np.nan, drawn)
+        out[col] = now.where(now.notna(), drawn).to_numpy(np.float64)
+    return out
+
+
+def simulator_catalogue(parks: pd.DataFrame, truth: dict[str, Any]) -> pd.DataFrame:
+    """The catalogue a world was generated over: with its simulated offers when it has them
+    (worlds of earlier versions had none)."""
+    offers = truth.get("simulated_offers")
+    return simulated_offers(parks, float(offers["share"])) if offers else parks
 
 
 def _limits(field: str) -> tuple[float, float]:
@@ -1053,7 +1116,8 @@ def simulate(
         for pid, x in zip(parks[S.PARK_ID], rng_park.normal(0, XI_SD, len(parks)), strict=True)
     }
     truth["catalogue"] = {"n_parks": len(parks), "fingerprint": _catalogue_fingerprint(parks)}
-    pk = _park_context(parks, truth)
+    truth["simulated_offers"] = {"share": OFFER_SHARE, "ranges": OFFER_RANGES}
+    pk = _park_context(simulator_catalogue(parks, truth), truth)
     truth["shock_parks"] = {
         s["name"]: pk.ids[m].tolist() for s, m in zip(SHOCKS, pk.shock_member, strict=True)
     }
@@ -1296,7 +1360,7 @@ def oracle_scores(
     if firm_rows.shape != park_rows.shape:
         raise ValueError("firm_rows and park_rows must have the same shape")
     parks = parks.reset_index(drop=True)
-    pk = _park_context(parks, truth)
+    pk = _park_context(simulator_catalogue(parks, truth), truth)
     used = firms.iloc[np.unique(firm_rows)] if len(firm_rows) else firms.iloc[:0]
     ct = _code_table(sorted(set(used[S.INDUSTRY_CODE].astype(str))), pk)
     sub = firms.iloc[firm_rows].reset_index(drop=True)

@@ -9,6 +9,7 @@ stopping, so no firm is on both sides of any split.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -134,11 +135,18 @@ def build_groups(
 ) -> Groups:
     """Retrieve candidates for every event's firm and grade them against the recorded choice.
 
+    The features are computed over the catalogue the world was generated over
+    (:func:`training.synth.simulated_offers`): the offers its firms weighed are the offers the
+    ranker sees for these groups, stated where the simulator drew one, NaN elsewhere.
+
     ``soft_share`` is a training-only step (see :data:`SOFT_SHARE`); ``soft_until_year`` limits it
     to the training years so that held-out groups are scored as an officer would enter them."""
+    from training.synth import simulated_offers
+
+    pos = {pid: i for i, pid in enumerate(matcher.park_arrays.ids)}
+    matcher = matcher.with_catalogue(simulated_offers(matcher.parks))
     by_id = firms.set_index(S.FIRM_ID, drop=False)
     sub = by_id.loc[events[S.FIRM_ID].to_numpy()].reset_index(drop=True)
-    pos = {pid: i for i, pid in enumerate(matcher.park_arrays.ids)}
     years = events[S.YEAR].to_numpy()
     xs, cands, masks, divs = [], [], [], []
     for start in range(0, len(sub), chunk):
@@ -412,7 +420,13 @@ def ensure_world(
     """Generate the simulated world if absent, its choice weights estimated on ``cases`` (the
     bundled corpus by default) against ``parks`` (the bundled catalogue by default)."""
     if all((world_dir / f).exists() for f in WORLD_FILES):
-        return
+        from training.synth import VERSION
+
+        truth = json.loads((world_dir / "truth.json").read_text(encoding="utf-8"))
+        if truth.get("version") == VERSION:
+            return
+        found = truth.get("version")
+        log(f"the simulated world in {world_dir} is of version {found}, not {VERSION}: regenerating it")
     cases = load_relocations() if cases is None else cases
     parks = R.load_parks() if parks is None else parks
     from training.choice import estimated_choice
@@ -426,8 +440,6 @@ def ensure_world(
 
 def simulator_choice_summary(world_dir: Path) -> dict[str, Any]:
     """How the world's choice weights were obtained, for the manifest (no case ids)."""
-    import json
-
     truth = json.loads((world_dir / "truth.json").read_text(encoding="utf-8"))
     est = truth.get("choice_estimates")
     if not est:

@@ -136,6 +136,30 @@ def test_what_if_agrees_with_re_scoring_each_change_by_brute_force(matcher: Matc
             assert f"单项调整最好排第{best}位" in text, (ranks, text)
 
 
+def test_what_if_on_the_fifth_park_gives_a_change_that_really_reaches_the_top_3(matcher: Matcher) -> None:
+    """For each firm of the mixed list, the park it ranks 5th: every change what_if offers is
+    applied to a fresh copy of the catalogue and the firm is recommended again through the
+    ordinary path, where the park must be in the top 3.  At least one of these parks has such a
+    change on the small bundle (a subsidy item or the land price)."""
+    lifted = []
+    for firm in [*API_PRODUCERS, *OTHERS, ROLLING_MILL]:
+        fifth = matcher.recommend(firm, top=5).recommendations[4]
+        assert fifth.rank == 5
+        changes, text = what_if(matcher, batch_of(matcher, [firm]), fifth.park_id)
+        for change in changes:
+            parks = matcher.parks.copy()
+            at = parks.index[parks[S.PARK_ID] == fifth.park_id][0]
+            for col, value in change["changes"].items():
+                parks[col] = parks[col].astype(object)
+                parks.at[at, col] = value
+            top3 = [r.park_id for r in matcher.with_catalogue(parks).recommend(firm, top=3).recommendations]
+            assert fifth.park_id in top3, (firm["name"], change, top3)
+            assert top3.index(fifth.park_id) + 1 == change["new_rank"], (change, top3)
+            lifted.append((firm["name"], change["text"]))
+        assert changes or "不能使本园区进入前3" in text or "无法推算" in text, text
+    assert lifted, "no park ranked 5th could be lifted into the top 3 by a change of its offer"
+
+
 def test_what_if_says_so_when_no_change_lifts_the_park(matcher: Matcher) -> None:
     firm = API_PRODUCERS[0]
     b = batch_of(matcher, [firm])

@@ -20,7 +20,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "a81ab04d57abd97b74da7e66b4f4ea4b6f4bc0bd307b0a459b3c8579ad7b09f9"
+EXPECTED_RANKING_SHA256 = "14bc7ef53d39d58ca7f45ac18755bd85098e0a7c9ed7ec1b5d56a2ce3bc61f2e"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:

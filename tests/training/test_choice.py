@@ -84,3 +84,22 @@ def test_simulate_uses_and_records_the_estimates(estimated: dict) -> None:
     hand = synth.simulate(3000, 5)
     assert "choice_estimates" not in hand.truth
     assert not w.events[["firm_id", "chosen_park_id"]].equals(hand.events[["firm_id", "chosen_park_id"]])
+
+
+def test_an_offer_weight_stated_by_few_parks_keeps_its_documented_value() -> None:
+    """An offer component in which only a few parks differ is not estimated, however strongly
+    the cases would pull it: its weight would be a verdict on those few parks."""
+    beta = np.array([1.0, 2.0])
+    d = _synthetic(beta, n=800, p=30, seed=5)
+    x = d.x.copy()
+    x[:, :, 1] = 0.0
+    x[:, : choice.MIN_DIFFERING_PARKS - 1, 1] = 1.0  # one park short of the threshold
+    names = ("chain", "subsidy")
+    few = choice.ChoiceData(names, x, d.available, d.chosen, d.clusters, d.case_ids, {})
+    est = choice.estimate(few, {"subsidy": 0.8})["parameters"]
+    assert est["subsidy"]["estimate"] == 0.8 and est["subsidy"]["status"].startswith("fixed: fewer than")
+    assert est["chain"]["status"] == "estimated"
+    x[:, : choice.MIN_DIFFERING_PARKS, 1] = 1.0  # enough parks state it: estimated
+    enough = choice.ChoiceData(names, x, d.available, d.chosen, d.clusters, d.case_ids, {})
+    again = choice.estimate(enough, {"subsidy": 0.8})["parameters"]["subsidy"]
+    assert not again["status"].startswith("fixed")

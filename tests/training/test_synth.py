@@ -224,3 +224,26 @@ def test_load_world_round_trip(world_dir: Path) -> None:
     assert w.latent is not None and len(w.latent) == N
     with pytest.raises(FileNotFoundError):
         load_world(world_dir / "missing")
+
+
+def test_simulated_offers_fill_only_unknown_levers_and_record_themselves(world_dir: Path) -> None:
+    """The simulator's offers leave every stated value as the catalogue states it, draw whole
+    levers (all six subsidy items or none) for about half of the parks, and are recorded in
+    truth.json so that training sees the catalogue the firms weighed."""
+    from training.synth import OFFER_SHARE, simulated_offers
+
+    cat = load_parks()
+    offers = simulated_offers(cat)
+    levers = [S.LAND_PRICE, S.AVAILABLE_LAND_MU, *S.SUBSIDY_COLUMNS]
+    for col in levers:
+        stated = cat[col].notna()
+        assert (offers.loc[stated, col] == cat.loc[stated, col]).all(), col
+    assert offers[list(S.SUBSIDY_COLUMNS)].isin([0.0, 1.0, 2.0, 3.0, np.nan]).all().all()
+    own = cat[list(S.SUBSIDY_COLUMNS)].notna().any(axis=1)
+    counts = offers.loc[~own, list(S.SUBSIDY_COLUMNS)].notna().sum(axis=1)
+    assert set(counts) <= {0, len(S.SUBSIDY_COLUMNS)}
+    share = (counts > 0).mean()
+    assert abs(share - OFFER_SHARE) < 0.1, share
+    assert offers.equals(simulated_offers(cat))  # stable: the world and training agree
+    truth = json.loads((world_dir / "truth.json").read_text(encoding="utf-8"))
+    assert truth["simulated_offers"]["share"] == OFFER_SHARE
