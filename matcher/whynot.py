@@ -186,8 +186,10 @@ def _known(value: Any) -> bool:
 
 
 def rank_with(matcher: Matcher, batch: FirmBatch, park_id: str, values: dict[str, float]) -> int | None:
-    """The park's rank for the firm when the catalogue states ``values`` for it, re-scored by
-    the served model over a copy of the catalogue; None if a hard rule then removes it."""
+    """The park's rank in the firm's recommendation when the catalogue states ``values`` for it,
+    re-scored by the served model over a copy of the catalogue; None if the firm would then not
+    be shown the park at all: a hard rule removes it, or retrieval no longer returns it (a
+    changed offer also moves the park's vector in the FAISS space)."""
     parks = matcher.parks.copy()
     row = parks.index[parks[S.PARK_ID] == park_id][0]
     for col, value in values.items():
@@ -195,6 +197,8 @@ def rank_with(matcher: Matcher, batch: FirmBatch, park_id: str, values: dict[str
         parks.at[row, col] = value
     m = matcher.with_catalogue(parks)
     st = standing(m, batch, [park_position(m, park_id)])
+    if st.col[0, 0] < 0 or st.col[0, 0] >= m.candidates + m.POLICY_CANDIDATES:
+        return None  # removed, or only there because it was asked about
     rank = int(st.rank[0, 0])
     return rank or None
 

@@ -1072,7 +1072,8 @@ def _default_truth(n: int, seed: int) -> dict[str, Any]:
     }
 
 
-def _catalogue_fingerprint(parks: pd.DataFrame) -> str:
+def catalogue_fingerprint(parks: pd.DataFrame) -> str:
+    """What a world depends on of the catalogue: ids, points, codes, land and capacity."""
     cols = [S.PARK_ID, S.LAT, S.LNG, S.INDUSTRY_CODES, S.AVAILABLE_LAND_MU, S.CAPACITY_PER_YEAR]
     text = parks[cols].astype(str).to_csv(index=False)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -1115,7 +1116,7 @@ def simulate(
         pid: round(float(x), 6)
         for pid, x in zip(parks[S.PARK_ID], rng_park.normal(0, XI_SD, len(parks)), strict=True)
     }
-    truth["catalogue"] = {"n_parks": len(parks), "fingerprint": _catalogue_fingerprint(parks)}
+    truth["catalogue"] = {"n_parks": len(parks), "fingerprint": catalogue_fingerprint(parks)}
     truth["simulated_offers"] = {"share": OFFER_SHARE, "ranges": OFFER_RANGES}
     pk = _park_context(simulator_catalogue(parks, truth), truth)
     truth["shock_parks"] = {

@@ -418,21 +418,30 @@ def ensure_world(
     parks: pd.DataFrame | None = None,
 ) -> None:
     """Generate the simulated world if absent, its choice weights estimated on ``cases`` (the
-    bundled corpus by default) against ``parks`` (the bundled catalogue by default)."""
-    if all((world_dir / f).exists() for f in WORLD_FILES):
-        from training.synth import VERSION
+    bundled corpus by default) against ``parks`` (the bundled catalogue by default).  A world of
+    another simulator version, or generated over another catalogue (a park added, moved or
+    re-coded), is generated again: its firms chose among parks that are no longer the ones
+    served."""
+    from training.synth import VERSION, catalogue_fingerprint
 
-        truth = json.loads((world_dir / "truth.json").read_text(encoding="utf-8"))
-        if truth.get("version") == VERSION:
-            return
-        found = truth.get("version")
-        log(f"the simulated world in {world_dir} is of version {found}, not {VERSION}: regenerating it")
-    cases = load_relocations() if cases is None else cases
     parks = R.load_parks() if parks is None else parks
+    if all((world_dir / f).exists() for f in WORLD_FILES):
+        truth = json.loads((world_dir / "truth.json").read_text(encoding="utf-8"))
+        found = truth.get("version")
+        printed = truth.get("catalogue", {}).get("fingerprint")
+        if found == VERSION and printed == catalogue_fingerprint(parks):
+            return
+        why = (
+            f"is of version {found}, not {VERSION}"
+            if found != VERSION
+            else "was generated over another catalogue"
+        )
+        log(f"the simulated world in {world_dir} {why}: regenerating it")
+    cases = load_relocations() if cases is None else cases
     from training.choice import estimated_choice
     from training.synth import simulate, write_world
 
-    log(f"no simulated world in {world_dir}: estimating its choice weights on {len(cases)} documented cases")
+    log(f"simulated world for {world_dir}: estimating its choice weights on {len(cases)} documented cases")
     choice = estimated_choice(cases, parks)
     log(f"generating {n_firms:,} firms (seed {seed})")
     write_world(simulate(n_firms, seed, parks, choice=choice), world_dir, overwrite=True)

@@ -168,9 +168,13 @@ def test_what_if_says_so_when_no_change_lifts_the_park(matcher: Matcher) -> None
     last = int(np.argmax(ranks))
     changes, text = what_if(matcher, b, str(matcher.park_arrays.ids[last]))
     assert (not changes and "不能使本园区进入前3" in text) or "无法推算" in text
-    # an unchanged copy of the catalogue gives the park the rank it has
-    alone = standing(matcher, b, [last]).rank[0, 0]
-    assert rank_with(matcher, b, str(matcher.park_arrays.ids[last]), {}) == int(alone)
+    # an unchanged copy of the catalogue gives a park the firm is shown the rank it has, and a
+    # park the firm is not shown at all no rank
+    fifth = matcher.recommend(firm, top=5).recommendations[4]
+    assert rank_with(matcher, b, fifth.park_id, {}) == 5
+    shown = {r.park_id for r in matcher.recommend(firm, top=200).recommendations}
+    if str(matcher.park_arrays.ids[last]) not in shown:
+        assert rank_with(matcher, b, str(matcher.park_arrays.ids[last]), {}) is None
 
 
 def test_compare_gives_criteria_reasons_and_provenance_side_by_side(matcher: Matcher) -> None:

@@ -22,3 +22,20 @@ def test_a_world_of_an_older_simulator_version_is_regenerated(tmp_path: Path) ->
     before = truth_file.stat().st_mtime_ns
     ensure_world(world, 900, 3)  # the current version is kept as it is
     assert truth_file.stat().st_mtime_ns == before
+
+
+def test_a_world_generated_over_another_catalogue_is_regenerated(tmp_path: Path) -> None:
+    from features import schemas as S
+    from features.reference import load_parks
+
+    parks = load_parks()
+    world = tmp_path / "world"
+    write_world(simulate(500, 3, parks), world)
+    before = (world / "truth.json").stat().st_mtime_ns
+    ensure_world(world, 600, 3, parks=parks)
+    assert (world / "truth.json").stat().st_mtime_ns == before  # the same catalogue: kept
+    moved = parks.copy()
+    moved.loc[0, S.LAT] = float(moved.loc[0, S.LAT]) + 0.05  # one park gets its own point
+    ensure_world(world, 600, 3, parks=moved)
+    truth = json.loads((world / "truth.json").read_text(encoding="utf-8"))
+    assert truth["n_firms"] == 600
