@@ -197,7 +197,8 @@ def rank_with(matcher: Matcher, batch: FirmBatch, park_id: str, values: dict[str
         parks.at[row, col] = value
     m = matcher.with_catalogue(parks)
     st = standing(m, batch, [park_position(m, park_id)])
-    if st.col[0, 0] < 0 or st.col[0, 0] >= m.candidates + m.POLICY_CANDIDATES:
+    retrieved = st.cands.parks.shape[1] - len(st.asked)  # with_parks appends the asked parks
+    if st.col[0, 0] < 0 or st.col[0, 0] >= retrieved:
         return None  # removed, or only there because it was asked about
     rank = int(st.rank[0, 0])
     return rank or None

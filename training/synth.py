@@ -362,9 +362,10 @@ OFFER_RANGES: dict[str, Any] = {
 }
 
 
-def _unit(*key: object) -> float:
-    text = ":".join(str(k) for k in key)
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") / 2.0**64
+def hash_unit(key: str) -> float:
+    """A stable pseudo-random number in [0, 1) per key, for draws and splits that do not move
+    between runs."""
+    return int.from_bytes(hashlib.blake2b(str(key).encode(), digest_size=8).digest(), "big") / 2.0**64
 
 
 def simulated_offers(parks: pd.DataFrame, share: float = OFFER_SHARE) -> pd.DataFrame:
@@ -380,9 +381,9 @@ def simulated_offers(parks: pd.DataFrame, share: float = OFFER_SHARE) -> pd.Data
     def draw(lever: str, col: str, pid: str, value: Callable[[float], float]) -> float:
         # whether a park states a lever is drawn once per lever, so that the subsidy items are
         # stated together or not at all, as a park's policy document would
-        if _unit("offer", lever, pid) >= share:
+        if hash_unit(f"offer:{lever}:{pid}") >= share:
             return math.nan
-        return value(_unit("value", col, pid))
+        return value(hash_unit(f"value:{col}:{pid}"))
 
     ids = parks[S.PARK_ID].astype(str)
     fields: list[tuple[str, str, Callable[[float], float]]] = [

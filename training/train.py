@@ -43,6 +43,7 @@ from matcher.ranker import ParkRanker
 from matcher.retrieval import VectorIndex
 from training.config import TrainConfig
 from training.relocations import case_groups, fit_precedents, load_relocations
+from training.synth import hash_unit
 
 TRAIN_UNTIL_YEAR = 2020
 MAX_TRAIN_NEGATIVES = 30
@@ -403,11 +404,6 @@ def fit_ranker(
         "real_case_groups": 0 if real is None else len(real[2]),
         "real_weight_share": real_share if real is not None else 0.0,
     }
-
-
-def hash_unit(key: str) -> float:
-    """A stable pseudo-random number in [0, 1) per key, for splits that do not move between runs."""
-    return int.from_bytes(hashlib.blake2b(str(key).encode(), digest_size=8).digest(), "big") / 2.0**64
 
 
 def ensure_world(
