@@ -51,3 +51,8 @@ class ApiConfig:
     batch_dir: Path = Path(tempfile.gettempdir()) / "parkmatch-batch"
     batch_chunk_rows: int = 500
     session_hours: float = 12.0
+    # The audit log of what was served (api.audit): on or off, how many days rows are kept
+    # (0: forever), and how often each worker writes its queued rows.
+    audit: bool = True
+    audit_retention_days: int = 365
+    audit_flush_seconds: float = 0.5

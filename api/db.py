@@ -1,6 +1,7 @@
 """Durable state of the API: API keys (salted hashes, never stored in clear), officers'
-feedback, the active model, the per-key request counts of the rate limit, and the browser
-workspace's sessions (hashed too) and its batch runs.
+feedback (the outcomes retraining learns from), the active model, the per-key request counts of
+the rate limit, the browser workspace's sessions (hashed too) and its batch runs, the audit log
+of what was served, and park officers' corrections to the catalogue with each field's history.
 
 SQLAlchemy 2 with SQLite by default (``Settings.resolved_database_url()``); the same tables work
 on PostgreSQL by pointing ``PARKMATCH_DATABASE_URL`` at it.  The schema is owned by the Alembic
@@ -100,6 +101,13 @@ class Feedback(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_by: Mapped[str] = mapped_column(String(32), ForeignKey("api_keys.id"))
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # why a pair was rejected (land, price, distance, talent, policy, other); NULL otherwise
+    reason_category: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
+    # the firm as it was matched (the recommendation request's firm, JSON), so that retraining
+    # can rebuild its candidates; NULL when the officer recorded only a name
+    firm_profile: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    # SHA-256 of the canonical firm profile: groups one firm's outcomes across parks
+    profile_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None, index=True)
 
 
 class ActiveModel(Base):
@@ -169,6 +177,71 @@ class BatchJob(Base):
     result_path: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEntry(Base):
+    """One served result: a firm's answer in a recommendation, batch, leads or park-side call,
+    or one reload.  Rows of one call share ``call_id``.  Written in batches off the request path
+    (:mod:`api.audit`) and pruned after the retention period."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    call_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(24), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    org: Mapped[str] = mapped_column(String(100), index=True)
+    # the firm's own id, or "sha256:<hex>" of its canonical profile; NULL for a reload
+    firm_ref: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
+    park_id: Mapped[str | None] = mapped_column(String(100), nullable=True, default=None, index=True)
+    model_version: Mapped[str] = mapped_column(String(200))
+    # JSON: [[park_id, score], ...] of the answer's top parks (or the leads' top firms)
+    top: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+
+
+class ParkCorrection(Base):
+    """A value an organisation proposes for one field of a park, with its source; an admin of
+    the same organisation approves or rejects it, and approved values overlay the catalogue at
+    the next retrain with provenance ``provided`` (机构提供)."""
+
+    __tablename__ = "park_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org: Mapped[str] = mapped_column(String(100), index=True)
+    park_id: Mapped[str] = mapped_column(String(100), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)  # JSON
+    source: Mapped[str] = mapped_column(Text)  # a URL or a document's name
+    note: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    proposed_by: Mapped[str] = mapped_column(String(32), ForeignKey("api_keys.id"))
+    proposed: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
+    decided: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, default=None)
+    decision_note: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    # the model version that first served the approved value
+    applied_in: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
+
+
+class ParkFieldHistory(Base):
+    """Every change of a catalogue field by an approved correction: old and new value and
+    provenance, who proposed and approved it, and when."""
+
+    __tablename__ = "park_field_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    park_id: Mapped[str] = mapped_column(String(100), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)  # JSON
+    new_value: Mapped[str] = mapped_column(Text)  # JSON
+    old_provenance: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
+    new_provenance: Mapped[str] = mapped_column(String(16))
+    correction_id: Mapped[int] = mapped_column(Integer, ForeignKey("park_corrections.id"))
+    org: Mapped[str] = mapped_column(String(100), index=True)
+    approved_by: Mapped[str] = mapped_column(String(32))
+    changed: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,16 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api import migrations
+from api.audit import AuditLog
 from api.batchwork import BatchWork, warm_in_background
 from api.config import ApiConfig
 from api.db import Database
 from api.deps import Inference, ModelHolder, ModelState
 from api.errors import install_error_handlers
 from api.gate import RequestGate
-from api.routes import briefs, feedback, industries, keys, parks, parkside, recommendations, system
+from api.routes import audit as audit_routes
+from api.routes import briefs, feedback, followups, industries, keys, parks, parkside, recommendations, system
+from api.routes import corrections as correction_routes
 from api.service import parkmatch_version
 from api.web.app import install_web, shutdown_web
 from matcher.core import Matcher
@@ -93,6 +96,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db: Database = app.state.db
         await run_in_threadpool(migrations.on_start, db.engine)
+        app.state.audit.start()
         app.state.inference = Inference(INFERENCE_THREADS)
         app.state.batch_inference = batch_pool(config)
         holder: ModelHolder = app.state.models
@@ -109,6 +113,7 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
             app.state.inference.shutdown()
             app.state.batch_inference.shutdown()
             shutdown_web(app)
+            await run_in_threadpool(app.state.audit.close)  # writes what is still queued
             db.dispose()
 
     app = FastAPI(
@@ -126,9 +131,20 @@ def create_app(config: ApiConfig, matcher: Matcher | None = None) -> FastAPI:
     app.state.served = [0]  # HTTP requests this worker has answered (see /health)
     app.state.inference = Inference(INFERENCE_THREADS)
     app.state.batch_inference = batch_pool(config)
+    # served results are queued per call and written off the request path (api.audit)
+    app.state.audit = AuditLog(
+        app.state.db,
+        enabled=config.audit,
+        retention_days=config.audit_retention_days,
+        flush_seconds=config.audit_flush_seconds,
+    )
     install_error_handlers(app)
     app.add_middleware(RequestGate, max_body_bytes=config.max_body_bytes, rate_limits=config.rate_limits)
-    for module in (system, recommendations, parkside, parks, briefs, industries, feedback, keys):
+    # followups before feedback: its fixed /v1/feedback/conversion must win over any /{id} route
+    for module in (system, recommendations, parkside, parks, briefs, industries, followups, feedback, keys):
         app.include_router(module.router)
+    app.include_router(audit_routes.router)
+    app.include_router(correction_routes.router)
     install_web(app, config)
+    app.state.batch_runner.audit = app.state.audit
     return app

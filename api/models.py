@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from features.schemas import LeadRow, ParkProfile, RecommendationResult
+from features.schemas import FirmProfile, LeadRow, ParkProfile, RecommendationResult
 
 Outcome = Literal["shortlisted", "visited", "signed", "landed", "rejected"]
+RejectReason = Literal["land", "price", "distance", "talent", "policy", "other"]
 IndustryLevel = Literal["门类", "大类", "中类", "小类"]
 
 
@@ -82,6 +83,22 @@ class FeedbackIn(BaseModel):
     park_id: str = Field(min_length=1, max_length=100, description="a park of the served catalogue")
     outcome: Outcome
     note: str | None = Field(default=None, max_length=2000)
+    reason_category: RejectReason | None = Field(
+        default=None, description="why the pair was rejected; required with outcome 'rejected'"
+    )
+    firm: FirmProfile | None = Field(
+        default=None,
+        description="the firm as it was matched (the body sent to /v1/recommendations); an outcome "
+        "with a profile becomes a training label at the next `parkmatch retrain`",
+    )
+
+    @model_validator(mode="after")
+    def _rejection_has_a_reason(self) -> FeedbackIn:
+        if self.outcome == "rejected" and self.reason_category is None:
+            raise ValueError("放弃须注明原因 reason_category（land/price/distance/talent/policy/other）")
+        if self.outcome != "rejected" and self.reason_category is not None:
+            raise ValueError("只有放弃（rejected）才填写 reason_category")
+        return self
 
 
 class FeedbackOut(BaseModel):
@@ -94,6 +111,8 @@ class FeedbackOut(BaseModel):
     park_id: str
     outcome: Outcome
     note: str | None
+    reason_category: RejectReason | None = None
+    has_profile: bool = Field(description="the firm's profile was recorded, so retraining can learn from it")
     created_by: str = Field(description="id of the API key that recorded it")
     created: datetime
 

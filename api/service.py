@@ -209,20 +209,47 @@ def search_industries(q: str | None, level: str | None, limit: int) -> dict[str,
     return {"items": hits[:limit], "total": len(hits)}
 
 
-def add_feedback(session: Session, who: Principal, body: FeedbackIn) -> Feedback:
+# the canonical profile and its hash, shared with the audit log and retraining
+profile_json = S.profile_json
+profile_hash = S.profile_hash
+
+
+def feedback_out(row: Feedback) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "org": row.org,
+        "firm_id": row.firm_id,
+        "firm_name": row.firm_name,
+        "park_id": row.park_id,
+        "outcome": row.outcome,
+        "note": row.note,
+        "reason_category": row.reason_category,
+        "has_profile": row.firm_profile is not None,
+        "created_by": row.created_by,
+        "created": row.created,
+    }
+
+
+def add_feedback(session: Session, who: Principal, body: FeedbackIn) -> dict[str, Any]:
+    """Store one outcome; with the firm's profile it is a training example for ``parkmatch
+    retrain`` (the profile's hash groups one firm's outcomes over several parks)."""
+    firm = body.firm
     row = Feedback(
         org=who.org,
-        firm_id=body.firm_id,
+        firm_id=body.firm_id or (firm.firm_id if firm is not None else None),
         firm_name=body.firm_name,
         park_id=body.park_id,
         outcome=body.outcome,
         note=body.note,
+        reason_category=body.reason_category,
+        firm_profile=profile_json(firm) if firm is not None else None,
+        profile_hash=profile_hash(firm) if firm is not None else None,
         created_by=who.key_id,
         created=utcnow(),
     )
     session.add(row)
     session.commit()
-    return row
+    return feedback_out(row)
 
 
 def list_feedback(
@@ -235,7 +262,7 @@ def list_feedback(
     rows = session.scalars(
         select(Feedback).where(*where).order_by(Feedback.id.desc()).limit(limit).offset(offset)
     )
-    return {"items": list(rows), "total": total, "limit": limit, "offset": offset}
+    return {"items": [feedback_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 @lru_cache(maxsize=1)

@@ -119,9 +119,11 @@ def running_server(
     startup_timeout: float = 120.0,
     role: str = "admin",
     rate_limit: int = 10_000_000,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """Start ``uvicorn parkmatch.app:app_from_env --factory`` on loopback with its own home and
-    database, create an API key, wait for ``/health`` and stop the server afterwards."""
+    database, create an API key, wait for ``/health`` and stop the server afterwards.  ``extra_env``
+    adds or overrides ``PARKMATCH_*`` settings (the audit section serves with the audit off)."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{(home / 'parkmatch.db').as_posix()}"
@@ -143,6 +145,7 @@ def running_server(
         # The limiter counts every request as in production; the load itself must not trip it.
         **{f"PARKMATCH_RATE_LIMIT_{r.upper()}": str(rate_limit) for r in ("viewer", "officer", "admin")},
     }
+    env.update(extra_env or {})
     # the real command: with several workers, each has its own SO_REUSEPORT listener
     cmd = [
         sys.executable, "-m", "parkmatch", "serve",

@@ -955,6 +955,47 @@ def bench_soak(ctx: Context) -> None:
     )
 
 
+def bench_audit(ctx: Context) -> None:
+    """Single-firm p50 and p99 with the audit log on and off: two servers, alternating runs."""
+    sec = "2d HTTP audit cost"
+    from benchmarks.audit import run_audit_cost
+
+    runs, seconds = (5, 5.0) if ctx.quick else (5, 10.0)
+    log(f"HTTP audit cost: 8 clients, 2 workers, {runs} × {seconds:g} s per mode, off and on alternating")
+    res = run_audit_cost(ctx.model_dir, clients=8, seconds=seconds, runs=runs, workers=2)
+    res["load"] = load_now()
+    ctx.results["audit"] = res
+    for q in ("p50", "p99"):
+        r = res[f"{q}_ratio"]
+        ctx.rows.append(
+            Row(
+                sec,
+                f"single {q}, audit on / off",
+                r,
+                None,
+                "×",
+                None,
+                "≤1.1×" if q == "p99" else "",
+                (r is not None and r <= 1.1) if q == "p99" else None,
+                f"on {res['on'][q + '_ms']} ms, off {res['off'][q + '_ms']} ms (medians of {runs} runs); "
+                f"median of the pairs' ratios {res[q + '_pair_ratio_median']}",
+            )
+        )
+    ctx.rows.append(
+        Row(
+            sec,
+            "audit rows written / requests measured",
+            res["audit_rows"]["on"],
+            None,
+            "",
+            None,
+            "≥ measured, 0 with the audit off",
+            res["audit_rows"]["on"] >= res["measured_requests"]["on"] and res["audit_rows"]["off"] == 0,
+            f"{res['measured_requests']['on']} measured (warm-ups are audited too); errors {res['errors']}",
+        )
+    )
+
+
 # --- section 3: batch -----------------------------------------------------------------------
 
 
@@ -1504,7 +1545,7 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-SECTIONS = ("single", "http", "isolation", "soak", "batch", "training", "retrieval", "leads")
+SECTIONS = ("single", "http", "isolation", "soak", "audit", "batch", "training", "retrieval", "leads")
 
 
 def cli_bench(
@@ -1532,6 +1573,7 @@ def cli_bench(
         ("http", bench_http),
         ("isolation", bench_isolation),
         ("soak", bench_soak),
+        ("audit", bench_audit),
         ("batch", bench_batch),
         ("training", bench_training),
         ("retrieval", bench_retrieval),

@@ -370,7 +370,8 @@ class ParkSources:
     sources: dict[tuple[str, str], list[dict[str, str]]]
 
     def provenance(self, park: Mapping[Any, object]) -> dict[str, str]:
-        """``{field: official|sourced|estimated|unknown}`` for every reported field of a park.
+        """``{field: official|sourced|estimated|unknown}`` for every reported field of a park
+        (``provided`` is set only by :func:`features.corrections.apply_corrections`).
 
         A blank value is unknown whatever the sources say; a value with no provenance row is
         estimated (the loader refuses such rows, so this only covers hand-built test parks).
@@ -420,10 +421,10 @@ def load_park_sources(path: str | Path | None = None, parks: pd.DataFrame | None
             raise ReferenceDataError(path, line, "park_id", f"{pid!r} is not a catalogue park")
         if field not in S.PROVENANCE_FIELDS:
             raise ReferenceDataError(path, line, "field", f"{field!r} is not a reported catalogue field")
-        if prov not in S.PROVENANCE_LEVELS:
-            raise ReferenceDataError(
-                path, line, "provenance", f"{prov!r} is not one of {S.PROVENANCE_LEVELS}"
-            )
+        if prov not in S.PROVENANCE_LEVELS or prov == S.PROVIDED:
+            # provided values live in the database and are laid over at retraining, never here
+            levels = tuple(lv for lv in S.PROVENANCE_LEVELS if lv != S.PROVIDED)
+            raise ReferenceDataError(path, line, "provenance", f"{prov!r} is not one of {levels}")
         if cls not in S.SOURCE_CLASSES:
             raise ReferenceDataError(path, line, "source_class", f"{cls!r} is not one of {S.SOURCE_CLASSES}")
         key = (pid, field)
@@ -497,7 +498,7 @@ def filter_parks(
 
 
 def provenance_table(parks: pd.DataFrame) -> pd.DataFrame:
-    """Per field, how many parks are official / sourced / estimated / unknown."""
+    """Per field, how many parks are official / sourced / provided / estimated / unknown."""
     rows = []
     provs = [park_provenance(p) for p in parks.to_dict("records")]
     n = len(provs)

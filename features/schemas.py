@@ -8,6 +8,8 @@ single firm or park; the batch path works on the same field names column-wise (s
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -284,10 +286,19 @@ FIELD_SOURCES = "field_sources"
 REPRINT_ONLY = "reprint_only"  # fields whose every source is a reprint, not an official outlet
 
 # Provenance of a catalogue value (``data/park_sources.csv``).  ``official``: an official
-# catalogue or document; ``sourced``: a cited page; ``estimated``: a documented rule or proxy;
-# ``unknown``: no value, and the matcher treats it as missing (NaN), never as a template number.
-PROVENANCE_LEVELS: tuple[str, ...] = ("official", "sourced", "estimated", "unknown")
+# catalogue or document; ``sourced``: a cited page; ``provided``: a value an organisation's
+# officer proposed with its source and an admin of that organisation approved, laid over the
+# catalogue at retraining (``features.corrections``; never written in ``park_sources.csv``);
+# ``estimated``: a documented rule or proxy; ``unknown``: no value, and the matcher treats it as
+# missing (NaN), never as a template number.
+PROVIDED = "provided"
+PROVENANCE_LEVELS: tuple[str, ...] = ("official", "sourced", PROVIDED, "estimated", "unknown")
+# Classes of the published sources the catalogue files cite.
 SOURCE_CLASSES: tuple[str, ...] = ("official_site", "official_media", "reprint")
+# The class of a provided value's source: the organisation that proposed and approved it, whose
+# cited document or page is named in the source's title (a served field source only).
+ORGANISATION_SOURCE = "organisation"
+FIELD_SOURCE_CLASSES: tuple[str, ...] = (*SOURCE_CLASSES, ORGANISATION_SOURCE)
 # Coordinate methods that give a park its own point (anything but the county seat).
 OWN_POINT_METHODS: tuple[str, ...] = (
     "zone_geocode",
@@ -489,6 +500,7 @@ PARK_FIELD_ZH: dict[str, str] = {
 PROVENANCE_ZH: dict[str, str] = {
     "official": "官方",
     "sourced": "有来源",
+    PROVIDED: "机构提供",
     "estimated": "估",
     "unknown": "未知",
 }
@@ -615,6 +627,23 @@ RELEVANCE_CHOSEN = 2
 RELEVANCE_SHORTLISTED = 1
 RELEVANCE_OTHER = 0
 
+# What officers record after a recommendation, as graded labels for retraining: a signed or
+# landed firm–park pair is the strongest evidence, a visit less, a shortlist less again, and a
+# rejection is a negative like any candidate nobody pursued.
+OUTCOMES: tuple[str, ...] = ("shortlisted", "visited", "signed", "landed", "rejected")
+OUTCOME_GRADE: dict[str, int] = {"signed": 3, "landed": 3, "visited": 2, "shortlisted": 1, "rejected": 0}
+# Why a pair was rejected; required with a rejection so that retraining reports can say what
+# the parks lost on.
+REJECT_REASONS: tuple[str, ...] = ("land", "price", "distance", "talent", "policy", "other")
+REJECT_REASONS_ZH: dict[str, str] = {
+    "land": "用地",
+    "price": "地价",
+    "distance": "距离",
+    "talent": "人才",
+    "policy": "政策",
+    "other": "其他",
+}
+
 
 # --- models ---------------------------------------------------------------------------------
 
@@ -684,6 +713,17 @@ class FirmProfile(BaseModel):
         return self
 
 
+def profile_json(firm: FirmProfile) -> str:
+    """The canonical JSON of a firm profile: unset fields dropped, keys sorted, so the same firm
+    sent twice (by the API, the workspace or a retrain reading the corpus) hashes the same."""
+    return json.dumps(firm.model_dump(mode="json", exclude_none=True), ensure_ascii=False, sort_keys=True)
+
+
+def profile_hash(firm: FirmProfile) -> str:
+    """SHA-256 of :func:`profile_json`: one firm's outcomes over several parks share it."""
+    return hashlib.sha256(profile_json(firm).encode("utf-8")).hexdigest()
+
+
 class Subsidies(BaseModel):
     """Strength of each incentive on a 0-3 scale; ``None`` where no source states it."""
 
@@ -696,15 +736,17 @@ class Subsidies(BaseModel):
     keeps_beijing_registration: bool | None = None
 
 
-Provenance = Literal["official", "sourced", "estimated", "unknown"]
+Provenance = Literal["official", "sourced", "provided", "estimated", "unknown"]
 
 
 class FieldSource(BaseModel):
-    """One source behind a park value, classed so that a reprint-only fact can be told apart."""
+    """One source behind a park value, classed so that a reprint-only fact can be told apart
+    and a value an organisation provided (``organisation``: ``url`` empty when its source is a
+    document rather than a page) names who provided and approved it."""
 
     url: str
     title: str
-    source_class: Literal["official_site", "official_media", "reprint"]
+    source_class: Literal["official_site", "official_media", "reprint", "organisation"]
 
 
 class ParkProfile(BaseModel):

@@ -197,8 +197,8 @@ _FIELD_TEXT: dict[str, Any] = {
 
 
 def park_fact(row: Mapping[str, Any], name: str, provenance: Mapping[str, str]) -> Fact:
-    """One catalogue value as printed: text plus （官方）/（有来源）/（估）, or 未知 when blank
-    or unknown, whatever number a template might have had."""
+    """One catalogue value as printed: text plus （官方）/（有来源）/（机构提供）/（估）, or 未知
+    when blank or unknown, whatever number a template might have had."""
     label = S.PARK_FIELD_ZH.get(name, name)
     value = row.get(name)
     level = provenance.get(name, "unknown")
@@ -220,6 +220,7 @@ def catalogue_summary(parks: pd.DataFrame) -> str:
     share = "、".join(
         f"{S.PROVENANCE_ZH[lvl] if lvl != 'estimated' else '估算'} {100 * totals[lvl] / n:.0f}%"
         for lvl in S.PROVENANCE_LEVELS
+        if lvl != S.PROVIDED or totals[lvl]  # provided values are named only once there are some
     )
     mostly_unknown = [
         S.PARK_FIELD_ZH.get(str(r["field"]), str(r["field"]))
@@ -408,7 +409,7 @@ def park_brief(
         dict.fromkeys(
             _short_title(x["title"])
             for f, xs in cited.items()
-            if prov.get(f) in ("official", "sourced")
+            if prov.get(f) in ("official", "sourced", S.PROVIDED)
             for x in xs
             if _is_cited_page(str(x.get("title", "")))
         )

@@ -56,8 +56,12 @@ def provenance_markdown(table: object) -> str:
     """The ``--provenance`` table as Markdown: count and share per level, per field."""
     import pandas as pd
 
+    from features.schemas import PROVENANCE_LEVELS, PROVIDED
+
     assert isinstance(table, pd.DataFrame)
-    levels = ("official", "sourced", "estimated", "unknown")
+
+    # a provided column appears once an organisation's approved values are in the catalogue
+    levels = tuple(lv for lv in PROVENANCE_LEVELS if lv != PROVIDED or table[lv].sum() > 0)
     lines = ["| field | " + " | ".join(levels) + " | n |", "|---" * (len(levels) + 2) + "|"]
     for r in table.to_dict("records"):
         n = int(r["n"]) or 1
@@ -102,6 +106,23 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(f"relocations file not found: {path}")
         cfg = dataclasses.replace(cfg, relocations=path)
     return cli_train(cfg)
+
+
+def _cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
+    from parkmatch.retrain import gate_config, run_retrain, summary
+
+    relocations = Path(args.relocations) if args.relocations else None
+    if relocations is not None and not relocations.exists():
+        raise CliError(f"relocations file not found: {relocations}")
+    verdict = run_retrain(
+        settings,
+        relocations=relocations,
+        cfg=gate_config(args),
+        dry_run=args.dry_run,
+        report=Path(args.report) if args.report else None,
+    )
+    print(summary(verdict))
+    return 0
 
 
 def _cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
@@ -212,6 +233,8 @@ def export_settings(settings: Settings) -> None:
         "rate_limit_window_seconds",
         "batch_threads",
         "batch_queue",
+        "audit",
+        "audit_retention_days",
     ):
         os.environ[f"PARKMATCH_{name.upper()}"] = str(getattr(settings, name))
     if settings.catalogue_path is not None:
@@ -283,6 +306,12 @@ def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return cli_db(settings.resolved_database_url(), args)
 
 
+def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from api.audit import cli_audit
+
+    return cli_audit(settings.resolved_database_url(), settings.audit_retention_days, args)
+
+
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="parkmatch", description="Match relocating Beijing firms to receiving parks."
@@ -323,6 +352,20 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "--relocations", help="documented cases to learn from (CSV in the data/relocations.csv layout)"
     )
     s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser(
+        "retrain",
+        help="build a challenger from the corpus, officers' outcomes and approved corrections; "
+        "promote it only if it is not worse than the served model (docs/retrain.md)",
+    )
+    s.add_argument("--relocations", help="documented cases to learn from (default: the bundled corpus)")
+    s.add_argument("--folds", type=int, help="folds of the real-case gate (default 5)")
+    s.add_argument("--max-sim-events", type=int, help="simulated events in the gate's refits (default 15000)")
+    s.add_argument(
+        "--dry-run", action="store_true", help="judge the challenger but write and promote nothing"
+    )
+    s.add_argument("--report", help="write the verdict here (default var/retrain/<time>-<decision>.json)")
+    s.set_defaults(func=_cmd_retrain)
 
     s = sub.add_parser("recommend", help="rank parks for one firm given as JSON")
     s.add_argument("firm", help="FirmProfile JSON file, or - for standard input")
@@ -405,7 +448,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     s.add_argument(
         "--only",
         help="comma-separated sections: single, http, isolation (single p99 beside batches), soak, "
-        "batch, training, retrieval, leads (a park's top leads over a firm index)",
+        "audit (single p99 with the audit log on and off), batch, training, retrieval, "
+        "leads (a park's top leads over a firm index)",
     )
     s.set_defaults(func=_cmd_bench)
 
@@ -427,6 +471,17 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     ds.add_parser("current", help="print the database's revision; exit 1 if it is behind")
     s.set_defaults(func=_cmd_db)
+
+    s = sub.add_parser("audit", help="the audit log of served results: export to Parquet, prune")
+    aus = s.add_subparsers(dest="audit_command", required=True)
+    a = aus.add_parser("export", help="write audit rows to a Parquet file")
+    a.add_argument("--since", required=True, help="YYYY-MM-DD (or an ISO time; UTC unless it says)")
+    a.add_argument("--until", help="up to, not including, this day or time")
+    a.add_argument("--org", help="one organisation's rows only")
+    a.add_argument("--out", required=True, help="the .parquet file to write")
+    a = aus.add_parser("prune", help="delete rows older than the retention period")
+    a.add_argument("--days", type=int, help="default: PARKMATCH_AUDIT_RETENTION_DAYS")
+    s.set_defaults(func=_cmd_audit)
     return p
 
 

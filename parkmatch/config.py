@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Per worker: threads for batch calls, and how many batch calls may run or wait at once.
     batch_threads: int = 1
     batch_queue: int = 8
+    # The audit log of served results, and how many days its rows are kept (0: forever).
+    audit: bool = True
+    audit_retention_days: int = 365
 
     # Batch matching.
     chunk_rows: int = 20_000
@@ -96,4 +99,6 @@ class Settings(BaseSettings):
                 window_seconds=self.rate_limit_window_seconds,
             ),
             batch_dir=self.home / "batch",
+            audit=self.audit,
+            audit_retention_days=self.audit_retention_days,
         )

@@ -42,6 +42,7 @@ from matcher.core import Matcher
 from matcher.ranker import ParkRanker
 from matcher.retrieval import VectorIndex
 from training.config import TrainConfig
+from training.outcomes import outcome_groups
 from training.relocations import case_groups, fit_precedents, load_relocations
 from training.synth import hash_unit
 
@@ -257,17 +258,29 @@ def mixed_training_set(
     sim: tuple[np.ndarray, np.ndarray, np.ndarray],
     real: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     real_share: float,
+    outcomes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    outcome_share: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stack simulated and documented groups; the documented ones get ``real_share`` of the total
-    group weight, however many simulated groups there are."""
+    """Stack simulated and documented groups; the documented ones get ``real_share`` of the
+    simulated and documented group weight, however many simulated groups there are.  Officers'
+    outcome groups, when given, then get ``outcome_share`` of the whole weight."""
     xs, ys, gs = sim
-    if real is None or len(real[2]) == 0 or real_share <= 0:
-        return xs, ys, gs, np.ones(len(ys))
-    xr, yr, gr = real
-    share = min(real_share, 0.95)
-    w_real = share / (1 - share) * len(gs) / len(gr)
-    weight = np.concatenate([np.ones(len(ys)), np.full(len(yr), w_real)])
-    return np.concatenate([xs, xr]), np.concatenate([ys, yr]), np.concatenate([gs, gr]), weight
+    x, y, g, w = xs, ys, gs, np.ones(len(ys))
+    total = float(len(gs))
+    if real is not None and len(real[2]) and real_share > 0:
+        xr, yr, gr = real
+        share = min(real_share, 0.95)
+        w_real = share / (1 - share) * len(gs) / len(gr)
+        x, y, g = np.concatenate([x, xr]), np.concatenate([y, yr]), np.concatenate([g, gr])
+        w = np.concatenate([w, np.full(len(yr), w_real)])
+        total += w_real * len(gr)
+    if outcomes is not None and len(outcomes[2]) and outcome_share > 0:
+        xo, yo, go = outcomes
+        share = min(outcome_share, 0.95)
+        w_out = share / (1 - share) * total / len(go)
+        x, y, g = np.concatenate([x, xo]), np.concatenate([y, yo]), np.concatenate([g, go])
+        w = np.concatenate([w, np.full(len(yo), w_out)])
+    return x, y, g, w
 
 
 def fit_choice_stages(
@@ -376,12 +389,16 @@ def fit_ranker(
     real_share: float,
     seed: int,
     progress: Callable[[str], None] = log,
+    outcomes: pd.DataFrame | None = None,
+    outcome_share: float = 0.0,
 ) -> dict[str, Any]:
     """Fit ``ranker`` (and, with ``cases``, the matcher's precedents) on simulated and documented
-    groups; the one recipe that training and the real-case cross-validation both run.
+    groups, and on officers' outcomes when given (:mod:`training.outcomes`); the one recipe that
+    training, the real-case cross-validation and ``parkmatch retrain`` all run.
 
     The simulated groups' precedent columns are refreshed for the precedents fitted here, so a
-    fold never sees the precedents of its held-out cases."""
+    fold never sees the precedents of its held-out cases; the outcome groups are built after the
+    precedents for the same reason."""
     matcher.ranker = ranker
     matcher.precedents = fit_precedents(cases, matcher.parks) if cases is not None and len(cases) else None
     matcher.reset_reasons()
@@ -391,11 +408,14 @@ def fit_ranker(
     real = None
     if matcher.precedents is not None and cases is not None:
         real = case_groups(matcher, cases).flat()
-    xtr, ytr, gtr, wtr = mixed_training_set((xtr, ytr, gtr), real, real_share)
+    learned = None
+    if outcomes is not None and len(outcomes) and outcome_share > 0:
+        learned = outcome_groups(matcher, outcomes).flat()
+    xtr, ytr, gtr, wtr = mixed_training_set((xtr, ytr, gtr), real, real_share, learned, outcome_share)
     progress(
         f"training LambdaRank on {len(gtr):,} groups / {len(ytr):,} rows "
         f"({0 if real is None else len(real[2])} documented, {real_share:.0%} of the weight; "
-        f"validation {len(gva):,} groups)"
+        f"{0 if learned is None else len(learned[2])} outcome groups; validation {len(gva):,} groups)"
     )
     ranker.fit(xtr, ytr, gtr, eval_set=(xva, yva, gva) if len(gva) else None, weight=wtr)
     return {
@@ -403,6 +423,8 @@ def fit_ranker(
         "validation_groups": len(gva),
         "real_case_groups": 0 if real is None else len(real[2]),
         "real_weight_share": real_share if real is not None else 0.0,
+        "outcome_groups": 0 if learned is None else len(learned[2]),
+        "outcome_weight_share": outcome_share if learned is not None and len(learned[2]) else 0.0,
     }
 
 

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import Json
 
-from api import service
-from api.deps import AnyKey, InferenceDep, ModelDep
+from api import audit, service
+from api.audit import AuditDep, AuditLog
+from api.db import Principal
+from api.deps import AnyKey, Inference, InferenceDep, ModelDep, ModelState
 from api.errors import ERROR_RESPONSES
 from api.models import ErrorResponse, ParkBriefRequest
 from features.schemas import FirmProfile
@@ -31,15 +33,25 @@ def _pdf(data: bytes, name: str) -> Response:
 @router.get(
     "/firm", response_class=Response, responses=PDF, summary="Firm brief (firm as a JSON query value)"
 )
-async def firm_brief_get(firm: FirmQuery, model: ModelDep, inference: InferenceDep, _who: AnyKey) -> Response:
-    return _pdf(await inference.run(service.firm_brief_bytes, model.matcher, firm), "firm-brief.pdf")
+async def firm_brief_get(
+    firm: FirmQuery, model: ModelDep, inference: InferenceDep, log: AuditDep, who: AnyKey
+) -> Response:
+    return await _firm_pdf(firm, model, inference, log, who)
 
 
 @router.post("/firm", response_class=Response, responses=PDF, summary="Firm brief (firm in the body)")
 async def firm_brief_post(
-    firm: FirmProfile, model: ModelDep, inference: InferenceDep, _who: AnyKey
+    firm: FirmProfile, model: ModelDep, inference: InferenceDep, log: AuditDep, who: AnyKey
 ) -> Response:
-    return _pdf(await inference.run(service.firm_brief_bytes, model.matcher, firm), "firm-brief.pdf")
+    return await _firm_pdf(firm, model, inference, log, who)
+
+
+async def _firm_pdf(
+    firm: FirmProfile, model: ModelState, inference: Inference, log: AuditLog, who: Principal
+) -> Response:
+    data, top = await inference.run(audit.firm_brief_served, model.matcher, firm)
+    log.brief(who, firm, model.matcher.model_version, top)
+    return _pdf(data, "firm-brief.pdf")
 
 
 @router.get("/parks/{park_id}", response_class=Response, responses=NOT_FOUND, summary="Park brief")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from api import service
+from api import audit, service
+from api.audit import AuditDep
 from api.batchwork import BatchWorkDep
 from api.deps import AnyKey, ConfigDep, InferenceDep, ModelDep
 from api.errors import ERROR_RESPONSES
@@ -36,11 +37,16 @@ async def leads(
     model: ModelDep,
     config: ConfigDep,
     batches: BatchWorkDep,
-    _who: AnyKey,
+    log: AuditDep,
+    who: AnyKey,
 ) -> Any:
     service.check_batch_size(len(body.firms), config.max_batch)
     # a firm list is batch work: it runs on the batch pool, so single recommendations keep their latency
-    return await batches.run_model(model, service.park_leads_json, park_id, body.firms, body.top)
+    data, found, counts = await batches.run_model(
+        model, audit.park_leads_served, park_id, body.firms, body.top, log.enabled
+    )
+    log.leads(who, park_id, model.matcher.model_version, found, counts)
+    return Response(data, media_type="application/json")
 
 
 @router.get(
@@ -50,9 +56,11 @@ async def leads(
     "/recommendations/why", response_model=WhyResponse, summary="Why not this park", operation_id="why_post"
 )
 async def why(
-    firm: FirmProfile, park_id: ParkId, model: ModelDep, inference: InferenceDep, _who: AnyKey
+    firm: FirmProfile, park_id: ParkId, model: ModelDep, inference: InferenceDep, log: AuditDep, who: AnyKey
 ) -> Any:
-    return await inference.run(service.why_park, model.matcher, firm, park_id)
+    answer = await inference.run(service.why_park, model.matcher, firm, park_id)
+    log.why(who, firm, park_id, model.matcher.model_version, answer)
+    return answer
 
 
 @router.get(
@@ -67,6 +75,10 @@ async def why(
     summary="Parks side by side for a firm",
     operation_id="compare_post",
 )
-async def compare(firm: FirmProfile, ids: Ids, model: ModelDep, inference: InferenceDep, _who: AnyKey) -> Any:
+async def compare(
+    firm: FirmProfile, ids: Ids, model: ModelDep, inference: InferenceDep, log: AuditDep, who: AnyKey
+) -> Any:
     wanted = [i.strip() for i in ids.split(",") if i.strip()]
-    return await inference.run(service.compare_parks, model.matcher, firm, wanted)
+    answer = await inference.run(service.compare_parks, model.matcher, firm, wanted)
+    log.compare(who, firm, model.matcher.model_version, answer)
+    return answer

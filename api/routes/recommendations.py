@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from api import service
+from api import audit, service
+from api.audit import AuditDep
 from api.batchwork import BatchWorkDep
 from api.deps import AnyKey, ConfigDep, InferenceDep, ModelDep
 from api.errors import ERROR_RESPONSES
@@ -28,12 +29,15 @@ async def recommend(
     firm: FirmProfile,
     model: ModelDep,
     inference: InferenceDep,
-    _who: AnyKey,
+    log: AuditDep,
+    who: AnyKey,
     top: Top = 10,
     explain_excluded: ExplainExcluded = False,
 ) -> Any:
     result = await inference.run(service.recommend_one, model.matcher, firm, top, explain_excluded)
-    return service.validated_json(RecommendationResult, result)
+    response = service.validated_json(RecommendationResult, result)
+    log.recommendation(who, firm, result)
+    return response
 
 
 @router.post(
@@ -47,9 +51,14 @@ async def recommend_batch(
     model: ModelDep,
     config: ConfigDep,
     batches: BatchWorkDep,
-    _who: AnyKey,
+    log: AuditDep,
+    who: AnyKey,
     top: Top = 10,
     explain_excluded: ExplainExcluded = False,
 ) -> Any:
     service.check_batch_size(len(body.firms), config.max_batch)
-    return await batches.run_model(model, service.recommend_batch_json, body.firms, top, explain_excluded)
+    data, served = await batches.run_model(
+        model, audit.recommend_batch_served, body.firms, top, explain_excluded, log.enabled
+    )
+    log.batch(who, model.matcher.model_version, served)
+    return Response(data, media_type="application/json")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.audit import AuditDep
 from api.batchwork import BatchWorkDep, warm_in_background
 from api.deps import Admin, ConfigDep, DbDep, HolderDep, ModelHolder, ModelState, release_memory
 from api.errors import ERROR_RESPONSES
@@ -85,7 +86,8 @@ async def reload(
     config: ConfigDep,
     db: DbDep,
     batches: BatchWorkDep,
-    _who: Admin,
+    log: AuditDep,
+    who: Admin,
     body: ReloadRequest | None = None,
 ) -> Any:
     path = Path(body.path) if body is not None and body.path else config.model_dir
@@ -117,6 +119,7 @@ async def reload(
         del old
         await run_in_threadpool(release_memory)
         warm_in_background(batches, state)
+    log.reload(who, str(path), previous, state.matcher.model_version)
     return {
         "model_version": state.matcher.model_version,
         "previous_version": previous,

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.audit import AuditLog
 from api.db import BatchJob, Database, Principal, as_utc, utcnow
 from api.deps import AnyKey, DbDep, Inference, ModelDep
 from api.errors import ERROR_RESPONSES
@@ -86,6 +87,7 @@ class BatchRunner:
         self.root = Path(root)
         self.chunk_rows = chunk_rows
         self.pool = Inference(1)
+        self.audit: AuditLog | None = None  # set by api.main: a finished file is one audit row
 
     def shutdown(self) -> None:
         self.pool.shutdown()
@@ -111,7 +113,7 @@ class BatchRunner:
         )
         row.created = row.updated = utcnow()
         await run_in_threadpool(db.add_batch_job, row)
-        self.pool.executor.submit(self._run, db, matcher, job_id, inp, folder / "result.xlsx", top)
+        self.pool.executor.submit(self._run, db, matcher, job_id, inp, folder / "result.xlsx", top, who)
         return job_out(row)
 
     def _store(self, folder: Path, inp: Path, body: bytes) -> int | None:
@@ -126,7 +128,9 @@ class BatchRunner:
             reason = str(exc).replace(str(inp), "上传的文件")
             raise _refuse(422, f"无法读取上传的文件：{reason}", "file") from None
 
-    def _run(self, db: Database, matcher: Matcher, job_id: str, inp: Path, out: Path, top: int) -> None:
+    def _run(
+        self, db: Database, matcher: Matcher, job_id: str, inp: Path, out: Path, top: int, who: Principal
+    ) -> None:
         db.update_batch_job(job_id, status="running")
 
         def moved(rows: int, fraction: float | None) -> None:
@@ -157,6 +161,8 @@ class BatchRunner:
             summary=json.dumps(counts),
             result_path=str(out),
         )
+        if self.audit is not None:
+            self.audit.batch_file(who, matcher.model_version, {"job_id": job_id, "top": top, **counts})
 
 
 async def get_runner(request: Request) -> BatchRunner:

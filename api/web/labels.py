@@ -11,10 +11,18 @@ from functools import lru_cache
 from typing import Any
 
 from features import schemas as S
+from features.corrections import CORRECTABLE_FIELDS
 from features.reference import load_counties
 from matcher.explain import FUNCTION_CN, PLATFORM_TYPE_CN, SUBSIDY_CN
 
-PROVENANCE_ZH = {"official": "官方", "sourced": "有来源", "estimated": "估", "unknown": "未知"}
+# "provided": a value an organisation proposed with its source and its admin approved (更正).
+PROVENANCE_ZH = {
+    "official": "官方",
+    "sourced": "有来源",
+    "provided": "机构提供",
+    "estimated": "估",
+    "unknown": "未知",
+}
 ROLE_ZH = {"viewer": "只读", "officer": "招商专员", "admin": "管理员"}
 CRITERIA_ZH = {c: S.OUTPUT_HEADERS_ZH[c] for c in S.CRITERIA}
 OUTCOME_ZH = {
@@ -40,6 +48,9 @@ FUNCTION_FORM_ZH = {
     "research": "科研院所",
     "administration": "行政事业单位",
 }
+# Why a firm gave a park up, as the 跟进 form asks it and the funnel counts it.
+REJECT_REASON_ZH = dict(S.REJECT_REASONS_ZH)
+CORRECTION_STATUS_ZH = {"pending": "待审核", "approved": "已批准", "rejected": "已驳回"}
 JOB_STATUS_ZH = {"queued": "排队中", "running": "匹配中", "done": "已完成", "failed": "失败"}
 
 # A park's values as the park page lists them: (label, how to read the stored value).
@@ -67,6 +78,19 @@ PARK_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
+def correction_fields() -> list[dict[str, str]]:
+    """The 提交更正 form's 字段 options (the fields :mod:`features.corrections` accepts), each with
+    its label on the park page and how the form asks for it: a number, a 0–3 policy level, GB/T
+    codes or designated functions."""
+    labels = dict(PARK_FIELDS)
+    kinds = {S.RESTRICTED_INDUSTRIES: "codes", S.DESIGNATED_FUNCTIONS: "functions"}
+    kinds |= dict.fromkeys(S.SUBSIDY_COLUMNS, "level")
+    return [
+        {"field": f, "label": labels.get(f) or S.PARK_FIELD_ZH.get(f, f), "kind": kinds.get(f, "number")}
+        for f in CORRECTABLE_FIELDS
+    ]
+
+
 def page_labels() -> dict[str, Any]:
     """Everything the scripts need to speak Chinese, sent once as JSON."""
     return {
@@ -82,6 +106,10 @@ def page_labels() -> dict[str, Any]:
         "states": S.STATE_ZH,
         "fields": S.FIELD_ZH,
         "job_status": JOB_STATUS_ZH,
+        "roles": ROLE_ZH,
+        "reject_reasons": REJECT_REASON_ZH,
+        "correction_status": CORRECTION_STATUS_ZH,
+        "correction_fields": correction_fields(),
         "provinces": list(S.PROVINCES),
     }
 

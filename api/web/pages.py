@@ -33,6 +33,8 @@ NAV = (
     ("batch", "/batch", "批量"),
     ("followups", "/followups", "跟进"),
 )
+# Pages only an admin uses; everyone else is not shown the link.
+ADMIN_NAV = (("corrections", "/corrections", "更正审核"),)
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,16 @@ def page(request: Request, caller: WebCaller | None, template: str, title: str, 
     if caller is None:
         return RedirectResponse("/login", status_code=303)
     who = caller.principal
+    is_admin = who.role == "admin"
     context = {
         "title": title,
-        "nav": NAV,
+        "nav": NAV + ADMIN_NAV if is_admin else NAV,
         "page": template.removesuffix(".html"),
         "org": who.org,
         "role": who.role,
         "role_zh": ROLE_ZH.get(who.role, who.role),
         "can_write": ROLE_RANK.get(who.role, -1) >= ROLE_RANK["officer"],
+        "is_admin": is_admin,
         "csrf": caller.csrf,
         **extra,
     }
@@ -162,6 +166,8 @@ SIMPLE_PAGES = (
     ("/parks", "parks.html", "园区"),
     ("/batch", "batch.html", "批量"),
     ("/followups", "followups.html", "跟进"),
+    # admins only: anyone else sees a notice (the routes it calls refuse them anyway)
+    ("/corrections", "corrections.html", "更正审核"),
 )
 for _path, _template, _title in SIMPLE_PAGES:
     router.add_api_route(_path, _simple_page(_template, _title), methods=["GET"], response_class=HTMLResponse)

@@ -39,7 +39,7 @@ def test_organisations_only_see_their_own_feedback(client: TestClient, keys: Key
     )
     theirs = client.post(
         "/v1/feedback",
-        json={"firm_name": "B公司", "park_id": pid, "outcome": "rejected"},
+        json={"firm_name": "B公司", "park_id": pid, "outcome": "rejected", "reason_category": "price"},
         headers=auth(keys.other_org_officer),
     )
     assert mine.status_code == theirs.status_code == 201

@@ -5,6 +5,8 @@
   const PM = (window.PM = {});
   const meta = document.querySelector('meta[name="csrf-token"]');
   PM.csrf = meta ? meta.content : "";
+  // sessionStorage key of the firm profile 企业找园区 last sent to /v1/recommendations.
+  PM.LAST_FIRM_KEY = "pm.lastFirm";
 
   PM.el = function (tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -140,6 +142,49 @@
 
   PM.num = function (v, digits) {
     return v === null || v === undefined || Number.isNaN(v) ? "未知" : Number(v).toFixed(digits === undefined ? 2 : digits);
+  };
+
+  PM.when = function (iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    const pad = (n) => String(n).padStart(2, "0");
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes());
+  };
+
+  // --- park corrections (更正), shared by the park page and 更正审核 ---------------------------
+  PM.correctionLabel = function (field) {
+    const hit = (PM.labels.correction_fields || []).find((f) => f.field === field);
+    return hit ? hit.label : (PM.labels.fields[field] || field);
+  };
+
+  // A proposed or stored value as the park page would print it; a list of functions in Chinese.
+  PM.correctionValue = function (field, value) {
+    if (value === null || value === undefined) return "未知";
+    if (Array.isArray(value))
+      return value.length ? value.map((v) => (field === "designated_functions" ? PM.labels.functions[v] || v : v)).join("、") : "无";
+    if (typeof value === "number") return value.toLocaleString("zh-CN");
+    if (typeof value === "boolean") return value ? "是" : "否";
+    return String(value);
+  };
+
+  // A catalogue park's current value of a correctable field, with its provenance label.
+  PM.parkValue = function (park, field) {
+    if (!park) return "—";
+    const value = field.startsWith("subsidy_") ? (park.subsidies || {})[field.slice(8)] : park[field];
+    const prov = (park.provenance || {})[field] || "unknown";
+    if (prov === "unknown" || value === null || value === undefined) return "未知";
+    return PM.correctionValue(field, value) + "（" + (PM.labels.provenance[prov] || prov) + "）";
+  };
+
+  // 依据: a link when it is a web address, else the document's name as text.
+  PM.sourceNode = function (source) {
+    return /^https?:\/\//i.test(source || "")
+      ? PM.el("a", { href: source, rel: "noreferrer noopener", target: "_blank", text: source })
+      : document.createTextNode(source || "—");
+  };
+
+  PM.items = function (data) {
+    return Array.isArray(data) ? data : (data && data.items) || [];
   };
 
   async function logout() {

@@ -107,6 +107,8 @@
     try {
       const result = await PM.api("/v1/recommendations?top=10", { method: "POST", body: firm });
       lastFirm = firm; lastResult = result;
+      // 跟进 attaches this profile to an outcome recorded for the same firm (followups.js).
+      try { sessionStorage.setItem(PM.LAST_FIRM_KEY, JSON.stringify(firm)); } catch (e) { /* storage off: names only */ }
       chosen.clear();
       $("res-empty").hidden = result.recommendations.length > 0;
       $("brief-go").hidden = result.recommendations.length === 0;

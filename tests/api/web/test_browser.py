@@ -1,7 +1,8 @@
 """The workspace in real headless Chromium against a real ``parkmatch serve`` on loopback.
 
 One server and one browser for the module; the tests run in file order as one officer's visit
-(sign in, recommend, why-not, compare, catalogue, batch, follow-up, sign out) and write the
+(sign in, recommend, why-not, compare, catalogue, batch, follow-up and its funnel, a park
+correction proposed, then approved by the admin, seen by a viewer, sign out) and write the
 screenshots in ``docs/screenshots/`` at desktop and phone width.  Every request the browser
 makes is logged, and the last test checks that none went to another host.
 """
@@ -68,6 +69,7 @@ class Served:
     officer: str
     viewer: str
     other: str
+    admin: str
     requests: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -87,7 +89,7 @@ def served(bundle_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     db.create_all()
     keys = [
         db.create_key(org, role)[1]
-        for org, role in ((ORG_A, "officer"), (ORG_A, "viewer"), (ORG_B, "officer"))
+        for org, role in ((ORG_A, "officer"), (ORG_A, "viewer"), (ORG_B, "officer"), (ORG_A, "admin"))
     ]
     db.dispose()
     port = _free_port()
@@ -335,11 +337,115 @@ def test_record_a_follow_up_and_see_only_our_own(page: Page, served: Served) -> 
     expect(rows.first).to_contain_text("已考察")
     expect(rows.first).to_contain_text(park_name)
     assert "保定方面的企业" not in page.locator("#fu-table").inner_text()
-    shoot(page, "followups")
 
 
 def first_id(page: Page) -> str:
     return page.url.split("park=")[1].split("&")[0]
+
+
+# The park the funnel and the correction tests use; its place in the funnel is checked exactly.
+FUNNEL_PARK = {"id": "HE115"}
+
+
+def test_the_funnel_counts_each_firm_at_its_furthest_stage(page: Page, served: Served) -> None:
+    rows = page.locator("#fu-table tbody tr")
+    pharma_park = (rows.first.locator("a").get_attribute("href") or "").rsplit("/", 1)[-1]
+    park = FUNNEL_PARK["id"] = "HE115" if pharma_park != "HE115" else "BJ001"
+    firm = page.get_by_label("企业名称")
+    firm.fill("北京某制药有限公司")  # the firm 企业找园区 matched: its profile goes with the record
+    expect(page.locator("#fu-profile")).to_be_visible()
+    reason = page.get_by_label("放弃原因")
+    steps: list[tuple[str, str, str | None]] = [
+        ("北京某新材料有限公司", o, None) for o in ("已列入候选", "已考察", "已签约")
+    ]
+    steps += [("北京某机械有限公司", "已列入候选", None), ("北京某机械有限公司", "已放弃", "地价")]
+    for n, (name, outcome, why) in enumerate(steps, start=2):
+        firm.fill(name)
+        expect(page.locator("#fu-profile")).to_be_hidden()
+        page.get_by_label("园区", exact=True).fill(park)
+        page.get_by_label("进展").select_option(label=outcome)
+        if why:
+            expect(reason).to_be_visible()
+            expect(reason).to_have_attribute("required", "")
+            reason.select_option(label=why)
+        else:
+            expect(reason).to_be_hidden()
+        page.get_by_role("button", name="保存").click()
+        expect(rows).to_have_count(n)
+    expect(rows.first).to_contain_text("已放弃（地价）")
+    funnel = page.locator("#fn-table tbody tr")
+    expect(funnel.first).to_have_attribute("data-park", park)  # the one signing comes first
+    assert funnel.first.locator("td").all_inner_texts() == ["2", "1", "1", "1", "50%", "100%"]
+    expect(funnel).to_have_count(2)
+    total = page.locator("#fn-table tfoot tr td")
+    assert total.all_inner_texts() == ["3", "2", "1", "1", "67%", "50%"]
+    expect(page.locator('#fn-reasons li[data-reason="price"] strong')).to_have_text("1")
+    expect(page.locator('#fn-reasons li[data-reason="land"]')).to_contain_text("用地")
+    mine = httpx.get(served.url + "/v1/feedback", headers={"X-API-Key": served.viewer}).json()["items"]
+    profiled = {f["firm_name"] for f in mine if f["has_profile"]}
+    assert profiled == {"北京某制药有限公司"}, profiled
+    shoot(page, "followups")
+
+
+def test_an_officer_proposes_a_correction_on_a_park_page(page: Page, served: Served) -> None:
+    page.goto(served.url + "/parks/" + FUNNEL_PARK["id"])
+    page.get_by_label("字段").select_option(label="工业地价（元/亩）")
+    expect(page.locator("#cor-current")).to_contain_text("当前值：")
+    page.get_by_label("新值").fill("150000")
+    page.get_by_label("依据（网址或文件名）").fill("2024年工业用地出让公告.pdf")
+    page.get_by_label("备注").fill("按最新公告")
+    page.get_by_role("button", name="提交更正").click()
+    expect(page.locator("#cor-done")).to_be_visible()
+    mine = page.locator("#cor-table tbody tr")
+    expect(mine).to_have_count(1)
+    expect(mine.first).to_contain_text("待审核")
+    expect(mine.first).to_contain_text("150,000")
+    expect(page.get_by_role("link", name="更正审核")).to_have_count(0)  # officers do not review
+    shoot(page, "park-correction")
+
+
+def sign_in_as(page: Page, served: Served, key: str) -> None:
+    page.goto(served.url + "/find")
+    page.get_by_role("button", name="退出登录").click()
+    expect(page).to_have_url(served.url + "/login")
+    page.get_by_label("API 密钥").fill(key)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(served.url + "/find")
+
+
+def test_an_admin_approves_it_and_it_moves_to_the_decided(page: Page, served: Served) -> None:
+    sign_in_as(page, served, served.admin)
+    page.get_by_role("link", name="更正审核").click()
+    pending = page.locator("#cp-table tbody tr")
+    expect(pending).to_have_count(1)
+    expect(pending.first).to_contain_text("工业地价（元/亩）")
+    expect(pending.first).to_contain_text("150,000")
+    expect(pending.first).to_contain_text("2024年工业用地出让公告.pdf")
+    shoot(page, "corrections")
+    pending.first.get_by_label("审核意见").fill("与公告一致")
+    pending.first.get_by_role("button", name="批准").click()
+    expect(pending).to_have_count(0)
+    expect(page.locator("#cp-empty")).to_be_visible()
+    decided = page.locator("#cd-table tbody tr")
+    expect(decided).to_have_count(1)
+    expect(decided.first).to_contain_text("已批准")
+    expect(decided.first).to_contain_text("与公告一致")
+
+
+def test_a_viewer_sees_no_review_link_but_the_park_history(page: Page, served: Served) -> None:
+    sign_in_as(page, served, served.viewer)
+    expect(page.get_by_role("link", name="跟进")).to_be_visible()
+    expect(page.get_by_role("link", name="更正审核")).to_have_count(0)
+    page.goto(served.url + "/corrections")
+    expect(page.locator("#cr-forbidden")).to_be_visible()
+    page.goto(served.url + "/parks/" + FUNNEL_PARK["id"])
+    expect(page.locator("#cor-readonly")).to_be_visible()
+    expect(page.locator("#cor-form")).to_have_count(0)
+    expect(page.locator("#cor-table tbody tr").first).to_contain_text("已批准")
+    history = page.locator("#hist-table tbody tr")
+    expect(history).to_have_count(1)
+    expect(history.first).to_contain_text("150,000")
+    expect(history.first).to_contain_text("机构提供")
 
 
 def test_docs_render_from_local_files(page: Page, served: Served) -> None:

@@ -31,6 +31,7 @@ def test_every_response_forbids_other_origins(client: TestClient, keys: Keys) ->
         "/parks/BJ001",
         "/batch",
         "/followups",
+        "/corrections",
         "/docs",
         "/v1/parks?limit=1",
     ):
@@ -44,7 +45,7 @@ def test_every_response_forbids_other_origins(client: TestClient, keys: Keys) ->
 
 def test_pages_and_docs_load_nothing_from_another_host(client: TestClient, keys: Keys) -> None:
     sign_in(client, keys.officer)
-    for path in ("/login", "/find", "/parks", "/batch", "/followups", "/docs"):
+    for path in ("/login", "/find", "/parks", "/batch", "/followups", "/corrections", "/docs"):
         html = client.get(path).text
         refs = re.findall(r'(?:src|href)="([^"]+)"', html)
         assert refs and all(r.startswith(("/", "#", "data:")) for r in refs), (path, refs)
@@ -69,6 +70,23 @@ def test_the_park_page_shows_provenance_and_never_a_number_for_unknown(
     est = re.search(rf'<tr data-field="{estimated}">(.*?)</tr>', html, flags=re.S)
     assert est is not None and "（估）" in est.group(1) and ">估<" in est.group(1)
     assert client.get("/parks/NO-SUCH-PARK").status_code == 404
+
+
+def test_only_an_admin_is_offered_the_corrections_review(client: TestClient, keys: Keys) -> None:
+    link = '<a href="/corrections"'
+    sign_in(client, keys.admin)
+    assert link in client.get("/find").text
+    review = client.get("/corrections").text
+    assert "/static/corrections.js" in review and 'id="cr-forbidden"' not in review
+    for key in (keys.officer, keys.viewer):
+        sign_in(client, key)
+        assert link not in client.get("/find").text
+        refused = client.get("/corrections").text
+        assert 'id="cr-forbidden"' in refused and "/static/corrections.js" not in refused
+    park = client.get("/parks/BJ001").text
+    assert 'id="cor-readonly"' in park and 'id="cor-form"' not in park  # the viewer cannot propose
+    sign_in(client, keys.officer)
+    assert 'id="cor-form"' in client.get("/parks/BJ001").text
 
 
 def _wait_done(client: TestClient, job_id: str, headers: dict[str, str]) -> dict[str, object]:
