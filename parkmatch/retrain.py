@@ -110,10 +110,10 @@ def run_retrain(
             f"{len(corrections)} approved corrections, {len(cases)} documented cases"
         )
         verdict, challenger = retrain(
-            champion, world_dir, cases, cases_info, outcomes, corrections, parks, cfg, progress=log
+            champion, world_dir, cases, cases_info, outcomes, corrections, parks, cfg, log, not dry_run
         )
         verdict.inputs["outcomes_without_profile"] = without_profile
-        if challenger is not None and not dry_run:
+        if challenger is not None:
             out = settings.home / "models" / str(verdict.challenger_version)
             challenger.save(out, challenger.manifest)
             checked = verify_in_child(out)
@@ -127,8 +127,8 @@ def run_retrain(
                 detail={"path": str(out), "from": verdict.champion_version},
             )
             log(f"promoted {challenger.model_version} ({out}); running workers follow on their next poll")
-        elif challenger is not None:
-            verdict.decision = "promoted (dry run: not written)"
+        elif dry_run and verdict.decision == "promoted":
+            verdict.decision = "promoted (dry run: nothing written)"
         write_report(verdict, report or default_report_path(settings, verdict))
         return verdict
     finally:
@@ -150,6 +150,9 @@ def write_report(verdict: Verdict, path: Path) -> Path:
 
 
 def summary(verdict: Verdict) -> str:
+    if verdict.decision.startswith("promoted ("):
+        head = "候选模型通过评估（试运行：未写入，未上线）"
+        return "\n".join([head, *[f"- {r}" for r in verdict.reasons]])
     head = {
         "promoted": "候选模型通过评估，已上线",
         "kept": "候选模型未通过评估，继续使用当前模型",

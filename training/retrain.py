@@ -297,9 +297,11 @@ def retrain(
     parks: pd.DataFrame,
     cfg: GateConfig | None = None,
     progress: Callable[[str], None] = log,
+    refit: bool = True,
 ) -> tuple[Verdict, Matcher | None]:
-    """Build and judge a challenger; return the verdict and, when it is promoted, the challenger
-    refitted on every case and outcome with its manifest filled in (not yet saved).
+    """Build and judge a challenger; return the verdict and, when it is promoted and ``refit``
+    is set, the challenger refitted on every case and outcome with its manifest filled in (not
+    yet saved).  A dry run passes ``refit=False``: the verdict without the final fit's cost.
 
     ``outcomes`` is :func:`training.outcomes.outcome_frame` of every outcome with a profile,
     ``corrections`` the approved corrections already applied to ``parks`` (the catalogue the
@@ -382,7 +384,7 @@ def retrain(
         holdout=holdout,
         inputs=inputs,
     )
-    if verdict.decision == "kept":
+    if verdict.decision == "kept" or not refit:
         verdict.seconds = round(time.perf_counter() - t0, 1)
         return verdict, None
 

@@ -6,6 +6,7 @@ and criterion score, the audit shows every call, and no organisation sees anothe
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from api.db import AuditEntry, Database
 from api.main import create_app
 from features import schemas as S
 from matcher.core import Matcher
+from parkmatch.cli import main
 from parkmatch.config import Settings
 from parkmatch.retrain import run_retrain
 from tests.api.conftest import GENEROUS, auth
@@ -87,6 +89,8 @@ def test_outcomes_and_corrections_retrain_behind_a_gate_with_an_audit_trail(
     bundle_path: Path,
     matcher: Matcher,
     small_world: tuple[World, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _, world_dir = small_world
     db_url = empty_db_url
@@ -189,9 +193,17 @@ def test_outcomes_and_corrections_retrain_behind_a_gate_with_an_audit_trail(
             record.model_version
         )
 
-        # running it again on the same inputs changes nothing
-        again = run_retrain(settings, cfg=FAST_GATE, report=tmp_path / "again.json")
-        assert again.decision == "unchanged"
+        # running it again on the same inputs changes nothing (the command as a scheduler runs it)
+        for name, value in (
+            ("HOME", settings.home),
+            ("MODEL_DIR", bundle_path),
+            ("WORLD_DIR", world_dir),
+            ("DATABASE_URL", db_url),
+        ):
+            monkeypatch.setenv(f"PARKMATCH_{name}", str(value))
+        assert main(["retrain", "--report", str(tmp_path / "again.json")]) == 0
+        assert "输入未变，无需重训" in capsys.readouterr().out
+        assert json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))["decision"] == "unchanged"
         assert db.active_model() == record
 
         # a poisoned batch: each documented firm signed somewhere it never went, its real park rejected
