@@ -96,8 +96,10 @@ def _top(recommendations: Sequence[Any]) -> list[list[Any]]:
 def recommend_batch_served(
     matcher: Matcher, firms: list[dict[str, Any]], top: int, explain_excluded: bool, audited: bool
 ) -> tuple[bytes, list[Served]]:
-    """:func:`api.service.recommend_batch_json`, plus one :data:`Served` per firm answered
-    (empty when the audit is off), built where the batch ran, from the validated answer."""
+    """:func:`api.service.recommend_batch` validated and encoded on the batch thread (left to
+    FastAPI, a 1,000-firm answer would be validated and encoded on the event loop, holding every
+    single request of that worker), plus one :data:`Served` per firm answered (empty when the
+    audit is off), built where the batch ran, from the validated answer."""
     body = BatchResponse.model_validate(service.recommend_batch(matcher, firms, top, explain_excluded))
     served: list[Served] = []
     if audited:
@@ -115,8 +117,9 @@ def recommend_batch_served(
 def park_leads_served(
     matcher: Matcher, park_id: str, firms: list[dict[str, Any]], top: int, audited: bool
 ) -> tuple[bytes, list[list[Any]], dict[str, Any]]:
-    """:func:`api.service.park_leads_json`, plus the leads as ``[[firm_ref, lead_score], ...]``
-    and the call's counts (empty when the audit is off)."""
+    """:func:`api.service.park_leads` validated and encoded where it ran (the batch process), plus
+    the leads as ``[[firm_ref, lead_score], ...]`` and the call's counts (empty when the audit is
+    off)."""
     body = LeadsResponse.model_validate(service.park_leads(matcher, park_id, firms, top))
     if not audited:
         return body.model_dump_json().encode("utf-8"), [], {}
@@ -126,7 +129,8 @@ def park_leads_served(
 
 
 def firm_brief_served(matcher: Matcher, firm: S.FirmProfile) -> tuple[bytes, list[list[Any]]]:
-    """:func:`api.service.firm_brief_bytes`, plus the brief's parks as ``[[park_id, score], ...]``."""
+    """The firm brief as PDF, from the same scoring path as ``POST /v1/recommendations``, plus the
+    brief's parks as ``[[park_id, score], ...]``."""
     try:
         brief = firm_brief(matcher, firm)
         return firm_brief_pdf(brief), [[p.park_id, p.score] for p in brief.parks]

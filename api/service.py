@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from api.db import Feedback, Principal, utcnow
 from api.errors import dotted
-from api.models import BatchResponse, FeedbackIn, LeadsResponse
+from api.models import FeedbackIn
 from features import schemas as S
 from features.reference import load_industries
 from features.registry import search_codes
 from features.validation import FirmBatch, columns_from_records
-from matcher.brief import firm_brief, park_brief
-from matcher.brief_pdf import firm_brief_pdf, park_brief_pdf
+from matcher.brief import park_brief
+from matcher.brief_pdf import park_brief_pdf
 from matcher.core import Matcher
 from matcher.leads import leads_for_batch, leads_result
 from matcher.whynot import compare, why
@@ -52,14 +52,6 @@ def recommend_one(matcher: Matcher, firm: S.FirmProfile, top: int, explain_exclu
         e = errors[0]
         raise HTTPException(422, detail={"code": "validation_error", "message": e.reason, "field": e.field})
     return results[0]
-
-
-def firm_brief_bytes(matcher: Matcher, firm: S.FirmProfile) -> bytes:
-    """The firm brief as PDF, from the same scoring path as ``POST /v1/recommendations``."""
-    try:
-        return firm_brief_pdf(firm_brief(matcher, firm))
-    except ValueError as exc:
-        raise HTTPException(422, detail={"code": "validation_error", "message": str(exc)}) from None
 
 
 def park_brief_bytes(matcher: Matcher, park_id: str, leads: list[S.LeadRow], what_if: list[str]) -> bytes:
@@ -121,11 +113,6 @@ def park_leads(matcher: Matcher, park_id: str, firms: list[dict[str, Any]], top:
     return leads_result(matcher, park_id, found, sorted(errors, key=lambda e: e["row"]))
 
 
-def park_leads_json(matcher: Matcher, park_id: str, firms: list[dict[str, Any]], top: int) -> Response:
-    """:func:`park_leads`, validated and encoded where it ran (the batch process)."""
-    return validated_json(LeadsResponse, park_leads(matcher, park_id, firms, top))
-
-
 def why_park(matcher: Matcher, firm: S.FirmProfile, park_id: str) -> dict[str, Any]:
     try:
         return why(matcher, _one_firm(matcher, firm), park_id)
@@ -155,16 +142,6 @@ def recommend_batch(
         results = [{**r, "index": p} for r, p in zip(matched, kept, strict=True)]
     errors.sort(key=lambda e: e["index"])
     return {"results": results, "errors": errors}
-
-
-def recommend_batch_json(
-    matcher: Matcher, firms: list[dict[str, Any]], top: int, explain_excluded: bool
-) -> Response:
-    """:func:`recommend_batch`, validated and serialised on the batch thread.  Left to FastAPI,
-    a 1,000-firm answer (10,000 recommendations with reasons) is validated and encoded on the
-    event loop, which holds every single request of that worker for hundreds of milliseconds."""
-    body = BatchResponse.model_validate(recommend_batch(matcher, firms, top, explain_excluded))
-    return Response(body.model_dump_json(), media_type="application/json")
 
 
 def filter_parks(

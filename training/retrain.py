@@ -309,16 +309,17 @@ def retrain(
     records of its file (path, sha256, rows, groups)."""
     cfg = cfg or GateConfig()
     t0 = time.perf_counter()
-    cases_sha256 = str(cases_info["sha256"])
-    inputs = inputs_of(cases_sha256, outcomes, corrections, parks)
+    inputs = inputs_of(str(cases_info["sha256"]), outcomes, corrections, parks)
     champ_version = champion.model_version
-    if (champion.manifest.get("retrain_inputs") or {}).get("sha256") == inputs["sha256"] or (
-        "retrain_inputs" not in champion.manifest
-        and outcomes.empty
-        and not corrections
-        and (champion.manifest.get("relocations") or {}).get("sha256") == cases_sha256
-        and catalogue_hash(champion.parks) == inputs["catalogue_sha256"]
-    ):
+    champ_catalogue = catalogue_hash(champion.parks)
+    # a bundle `parkmatch train` built learned from its corpus alone, over its own catalogue
+    champ_inputs = champion.manifest.get("retrain_inputs") or inputs_of(
+        str((champion.manifest.get("relocations") or {}).get("sha256")),
+        outcomes.iloc[0:0],
+        [],
+        champion.parks,
+    )
+    if champ_inputs["sha256"] == inputs["sha256"]:
         return (
             Verdict(
                 "unchanged",
@@ -335,7 +336,7 @@ def retrain(
         f"retrain: champion {champ_version} ({len(champ_out)} outcomes); challenger with "
         f"{len(outcomes)} outcomes and {len(corrections)} approved corrections"
     )
-    same_catalogue = catalogue_hash(champion.parks) == inputs["catalogue_sha256"]
+    same_catalogue = champ_catalogue == inputs["catalogue_sha256"]
     challenger_base = champion if same_catalogue else champion.with_catalogue(parks)
     sim = sim_groups(champion, world_dir, cfg, cfg.max_sim_events)
     real = real_folds(champion, challenger_base, sim, cases, champ_out, outcomes, cfg, progress)

@@ -9,7 +9,7 @@ the rejection reasons say why pairs ended, which is what a park needs to hear ba
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 from api.db import Feedback, Principal
 from api.deps import AnyKey, SessionDep
 from api.errors import ERROR_RESPONSES
-from api.models import RejectReason
+from features import schemas as S
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"], responses=ERROR_RESPONSES)
 
-# The stage an outcome stands for; a firm's stage at a park is the highest it reached.
-STAGE = {"shortlisted": 1, "visited": 2, "signed": 3, "landed": 3, "rejected": 0}
-REASONS: tuple[str, ...] = get_args(RejectReason)
+# The stage an outcome stands for is its training grade (shortlisted 1, visited 2, signed or
+# landed 3); a firm's stage at a park is the highest it reached.
+STAGE = S.OUTCOME_GRADE
+REASONS = S.REJECT_REASONS
 
 
 class FunnelRow(BaseModel):
