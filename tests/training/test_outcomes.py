@@ -150,3 +150,17 @@ def test_an_outcome_recorded_for_a_documented_case_is_recognised_by_its_profile(
         assert S.profile_hash(S.FirmProfile.model_validate(entered)) in hashes
     other = S.FirmProfile.model_validate({**entered, "employees": 123_457})
     assert S.profile_hash(other) not in hashes
+
+
+def test_a_stored_profile_validation_now_refuses_is_skipped_and_the_rest_still_learn(
+    matcher: Matcher,
+) -> None:
+    """A profile valid when recorded may not pass a later schema; retraining skips that firm
+    instead of failing, and every other firm's group is still built."""
+    ids = [str(p) for p in matcher.park_arrays.ids]
+    stale = {"name": "某旧记录企业", "industry_code": "99"}  # no such GB/T 4754-2017 division
+    df = outcome_frame([rec(1, ids[0], "signed", stale), rec(2, ids[1], "signed", PHARMA, 1)])
+    groups = outcome_groups(matcher, df)
+    assert len(groups.labels) == 1
+    assert groups.firms["profile"].iloc[0]["industry_code"] == "2710"
+    assert (groups.labels[0] == 3).sum() == 1
