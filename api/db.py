@@ -16,7 +16,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +30,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -37,7 +38,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 Role = Literal["viewer", "officer", "admin"]
@@ -261,6 +262,36 @@ class Principal:
     role: str
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A request's key check (:meth:`Database.admit`): the caller, or ``None`` for an unknown or
+    revoked key; the key's count in the current rate window (0 when not counted) and the seconds
+    until that window ends."""
+
+    principal: Principal | None
+    count: int
+    retry_after: int
+
+
+# The statements every request runs, built once: SQLAlchemy then finds their compiled form in its
+# cache without rebuilding the expression and its cache key per call.
+_KEY_COLUMNS = (ApiKey.id, ApiKey.org, ApiKey.role, ApiKey.revoked, ApiKey.salt, ApiKey.key_hash)
+_KEY_BY_ID = select(*_KEY_COLUMNS).where(ApiKey.id == bindparam("key_id"))
+_LEGACY_KEY = select(*_KEY_COLUMNS).where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.salt.is_(None))
+_RATE_UPSERT = {
+    is_pg: (postgresql.insert if is_pg else sqlite.insert)(RateCount)
+    .values(key_id=bindparam("key_id"), window_start=bindparam("start"), count=1)
+    .on_conflict_do_update(
+        index_elements=[RateCount.key_id, RateCount.window_start], set_={"count": RateCount.count + 1}
+    )
+    .returning(RateCount.count)
+    for is_pg in (False, True)
+}
+_RATE_PRUNE = delete(RateCount).where(
+    RateCount.key_id == bindparam("key_id"), RateCount.window_start < bindparam("start")
+)
+
+
 class Database:
     """An engine and its session factory; tables are created on first use."""
 
@@ -366,21 +397,38 @@ class Database:
         Every request asks the database (one indexed lookup, well under a millisecond): there is
         no per-process cache, so a revocation made by any worker, server or ``parkmatch keys
         revoke`` is refused by every worker on its next request."""
-        columns = select(ApiKey.id, ApiKey.org, ApiKey.role, ApiKey.revoked, ApiKey.salt, ApiKey.key_hash)
-        # a plain connection: the ORM session costs more than the query
         with self.engine.connect() as conn:
-            row = None
-            found = _KEY_WITH_ID.match(key)
-            if found is not None:  # one primary-key read, then a constant-time comparison
-                hit = conn.execute(columns.where(ApiKey.id == found[1])).first()
-                if hit is not None and hit.salt:
-                    row = hit if hmac.compare_digest(hit.key_hash, salted_hash(hit.salt, key)) else None
-            if row is None:  # a key from before salts
-                legacy = columns.where(ApiKey.key_hash == hash_key(key), ApiKey.salt.is_(None))
-                row = conn.execute(legacy).first()
+            return self._principal(conn, key)
+
+    def _principal(self, conn: Connection, key: str) -> Principal | None:
+        row = None
+        found = _KEY_WITH_ID.match(key)
+        if found is not None:  # one primary-key read, then a constant-time comparison
+            hit = conn.execute(_KEY_BY_ID, {"key_id": found[1]}).first()
+            if hit is not None and hit.salt:
+                row = hit if hmac.compare_digest(hit.key_hash, salted_hash(hit.salt, key)) else None
+        if row is None:  # a key from before salts
+            row = conn.execute(_LEGACY_KEY, {"key_hash": hash_key(key)}).first()
         if row is None or row.revoked is not None:
             return None
         return Principal(key_id=row.id, org=row.org, role=row.role)
+
+    def admit(
+        self, key: str, window_seconds: int, counted_roles: Collection[str], now: float | None = None
+    ) -> Admission:
+        """:meth:`authenticate` and, for a valid key whose role is in ``counted_roles``,
+        :meth:`count_request`, in one connection and one transaction.
+
+        This is what every API request pays before its body is read, so it is one pooled
+        connection (one liveness ping on PostgreSQL, not two), statements compiled once, and one
+        hop to a thread for the caller instead of two.  The semantics are those of the two calls:
+        the key is read on every request, so a revocation holds on the next one everywhere."""
+        with self.engine.begin() as conn:
+            principal = self._principal(conn, key)
+            if principal is None or principal.role not in counted_roles:
+                return Admission(principal, 0, 0)
+            count, retry_after = self._count(conn, principal.key_id, window_seconds, now)
+        return Admission(principal, count, retry_after)
 
     # --- rate limits -----------------------------------------------------------------------
 
@@ -390,22 +438,18 @@ class Database:
 
         One upsert per request (``INSERT … ON CONFLICT DO UPDATE … RETURNING``, atomic on SQLite
         and PostgreSQL); the first request of a window deletes that key's older windows."""
+        with self.engine.begin() as conn:
+            return self._count(conn, key_id, window_seconds, now)
+
+    def _count(
+        self, conn: Connection, key_id: str, window_seconds: int, now: float | None
+    ) -> tuple[int, int]:
         now = time.time() if now is None else now
         start = int(now // window_seconds) * window_seconds
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        upsert = (
-            insert(RateCount)
-            .values(key_id=key_id, window_start=start, count=1)
-            .on_conflict_do_update(
-                index_elements=[RateCount.key_id, RateCount.window_start], set_={"count": RateCount.count + 1}
-            )
-            .returning(RateCount.count)
-        )
-        with self.session() as s:
-            count = int(s.execute(upsert).scalar_one())
-            if count == 1:
-                s.execute(delete(RateCount).where(RateCount.key_id == key_id, RateCount.window_start < start))
-            s.commit()
+        upsert = _RATE_UPSERT[self.engine.dialect.name == "postgresql"]
+        count = int(conn.execute(upsert, {"key_id": key_id, "start": start}).scalar_one())
+        if count == 1:
+            conn.execute(_RATE_PRUNE, {"key_id": key_id, "start": start})
         return count, max(1, math.ceil(start + window_seconds - now))
 
     # --- browser sessions ------------------------------------------------------------------

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.config import ApiConfig
 from api.db import ROLE_RANK, Database, Principal
-from api.ratelimit import RATE_LIMITED, message, over_limit
+from api.ratelimit import RATE_LIMITED, admit, message
 from api.web.session import SessionRefused, session_principal
 from features import schemas as S
 from features.reference import park_to_profile
@@ -278,11 +278,10 @@ async def get_principal(
     key = api_key or (bearer.credentials if bearer is not None else None)
     if not key:
         return await _session_caller(request, db)
-    principal = await run_in_threadpool(db.authenticate, key)
+    limits = request.app.state.config.rate_limits
+    principal, retry_after = await run_in_threadpool(admit, db, limits, key)
     if principal is None:
         raise _unauthorized("the API key is unknown or revoked")
-    limits = request.app.state.config.rate_limits
-    retry_after = await run_in_threadpool(over_limit, db, limits, principal)
     if retry_after is not None:
         raise HTTPException(
             429,

@@ -90,12 +90,12 @@ class RequestGate:
                 if principal is None:
                     await _reply(scope, receive, send, 401, "unauthorized", MISSING_KEY)
                     return
-            else:
-                principal = await run_in_threadpool(db.authenticate, key)
-            if principal is None:
-                await _reply(scope, receive, send, 401, "unauthorized", UNAUTHORIZED)
-                return
-            retry_after = await run_in_threadpool(ratelimit.over_limit, db, self.rate_limits, principal)
+                retry_after = await run_in_threadpool(ratelimit.over_limit, db, self.rate_limits, principal)
+            else:  # the key is checked and the request counted in one database round
+                principal, retry_after = await run_in_threadpool(ratelimit.admit, db, self.rate_limits, key)
+                if principal is None:
+                    await _reply(scope, receive, send, 401, "unauthorized", UNAUTHORIZED)
+                    return
             if retry_after is not None:
                 text = ratelimit.message(self.rate_limits, principal.role, retry_after)
                 await _reply(scope, receive, send, 429, ratelimit.RATE_LIMITED, text, retry_after=retry_after)

@@ -7,9 +7,22 @@ The request gate counts ``/v1`` requests with a body before reading it; the key 
 from __future__ import annotations
 
 from api.config import RateLimits
-from api.db import Database, Principal
+from api.db import ROLES, Database, Principal
 
 RATE_LIMITED = "rate_limited"
+
+
+def admit(db: Database, limits: RateLimits, key: str) -> tuple[Principal | None, int | None]:
+    """Check ``key`` and count this request in one database round (:meth:`Database.admit`):
+    the caller (``None`` for an unknown or revoked key) and, when over the key's limit, the
+    seconds to wait."""
+    counted = [role for role in ROLES if limits.for_role(role) > 0]
+    admission = db.admit(key, limits.window_seconds, counted)
+    principal = admission.principal
+    if principal is None or principal.role not in counted:
+        return principal, None
+    over = admission.count > limits.for_role(principal.role)
+    return principal, (admission.retry_after if over else None)
 
 
 def over_limit(db: Database, limits: RateLimits, principal: Principal) -> int | None:

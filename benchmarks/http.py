@@ -616,6 +616,24 @@ def server_cpu_seconds(pid: int) -> float:
     return total
 
 
+def wait_until_idle(
+    pid: int, quiet_cpu_s: float = 0.05, interval: float = 0.5, timeout: float = 90.0
+) -> float:
+    """Wait until the server's process tree uses under ``quiet_cpu_s`` of CPU in ``interval``
+    seconds; the seconds waited.  A worker answers ``/health`` before its batch process has
+    loaded the model (at the lowest priority): measured before that, the start-up's CPU would be
+    charged to the requests."""
+    t0 = time.monotonic()
+    last = server_cpu_seconds(pid)
+    while time.monotonic() - t0 < timeout:
+        time.sleep(interval)
+        now = server_cpu_seconds(pid)
+        if now - last < quiet_cpu_s:
+            break
+        last = now
+    return round(time.monotonic() - t0, 1)
+
+
 def run_wrk_benchmark(
     model_dir: Path, connections: int = 8, workers: int = 2, runs: int = 3, seconds: int = 10
 ) -> dict[str, Any]:
@@ -634,6 +652,7 @@ def run_wrk_benchmark(
         body = json.dumps(firm, ensure_ascii=False)
         script.write_text(WRK_SCRIPT.format(body=body, key=server.api_key), encoding="utf-8")
         cmd = [wrk, "-t1", f"-c{connections}", "-d2s", "-s", str(script), server.url + "/v1/recommendations"]
+        out["idle_wait_s"] = wait_until_idle(server.process.pid)
         subprocess.run(cmd, capture_output=True, timeout=60, check=False)  # warm-up
         for _ in range(runs):
             before = worker_counts(server.url)

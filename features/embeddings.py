@@ -85,6 +85,11 @@ def char_ngrams(min_n: int, max_n: int) -> Callable[[str], list[str]]:
     return grams
 
 
+# Up to this many texts, :meth:`FastTfidf.project` sums gathered rows instead of building a
+# sparse matrix (the same sums, in the same order).
+DENSE_PROJECT_MAX_TEXTS = 16
+
+
 class FastTfidf:
     """The transform of a fitted char n-gram ``TfidfVectorizer`` without scikit-learn's per-call
     validation, which costs more than the arithmetic for the one-document requests the API
@@ -105,18 +110,49 @@ class FastTfidf:
         self.n_features = len(self.idf)
 
     def __call__(self, texts: Sequence[str]) -> sp.csr_matrix:
+        vals, idx, ptr = self.rows(texts)
+        return sp.csr_matrix((vals, idx, ptr), shape=(len(texts), self.n_features))
+
+    def project(self, texts: Sequence[str], components: np.ndarray) -> np.ndarray:
+        """``self(texts) @ components``.  For a few texts the rows of ``components`` are gathered
+        and summed in the order the sparse product sums them, so the result is bit-identical
+        without building a sparse matrix (which costs more than the arithmetic for one
+        request); larger batches use the sparse product."""
+        vals, idx, ptr = self.rows(texts)
+        if len(texts) > DENSE_PROJECT_MAX_TEXTS:
+            x = sp.csr_matrix((vals, idx, ptr), shape=(len(texts), self.n_features))
+            return np.asarray(x @ components)
+        out = np.zeros((len(texts), components.shape[1]), dtype=np.result_type(vals, components))
+        for i in range(len(texts)):
+            a, b = int(ptr[i]), int(ptr[i + 1])
+            if b > a:
+                out[i] = np.add.reduce(vals[a:b, None] * components[idx[a:b]], axis=0)
+        return out
+
+    def rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The TF-IDF rows in CSR form: (values, column indices, row pointers)."""
         indptr = [0]
         indices: list[int] = []
         counts: list[int] = []
         vocab = self.vocabulary
+        # A list often repeats a text (firms of one trade with no description of their own get
+        # the same industry text): each distinct text is analysed once.
+        seen: dict[str, tuple[list[int], list[int]]] = {}
         for text in texts:
-            # counted in C first, so the vocabulary is asked once per distinct n-gram; the
-            # columns come in first-occurrence order, as before
-            for gram, count in Counter(self.analyzer(text)).items():
-                j = vocab.get(gram)
-                if j is not None:
-                    indices.append(j)
-                    counts.append(count)
+            hit = seen.get(text)
+            if hit is None:
+                # counted in C first, so the vocabulary is asked once per distinct n-gram; the
+                # columns come in first-occurrence order, as before
+                cols: list[int] = []
+                cnts: list[int] = []
+                for gram, count in Counter(self.analyzer(text)).items():
+                    j = vocab.get(gram)
+                    if j is not None:
+                        cols.append(j)
+                        cnts.append(count)
+                hit = seen[text] = (cols, cnts)
+            indices.extend(hit[0])
+            counts.extend(hit[1])
             indptr.append(len(indices))
         idx = np.asarray(indices, dtype=np.int32)
         tf = np.asarray(counts, dtype=np.float32)
@@ -128,7 +164,7 @@ class FastTfidf:
         rows = np.repeat(np.arange(len(texts)), lengths)
         row_sq = np.bincount(rows, weights=vals.astype(np.float64) ** 2, minlength=len(texts))
         vals = (vals / np.sqrt(np.maximum(row_sq[rows], 1e-30))).astype(np.float32)
-        return sp.csr_matrix((vals, idx, ptr), shape=(len(texts), self.n_features))
+        return vals, idx, ptr
 
 
 class TextEmbedder:
@@ -160,8 +196,7 @@ class TextEmbedder:
     def transform(self, texts: Sequence[str]) -> np.ndarray:
         if getattr(self, "_fast", None) is None:
             self._fast = FastTfidf(self.vectorizer_)
-        x = self._fast(_clean(texts))
-        return l2_normalise(np.asarray(x @ self.components_))
+        return l2_normalise(self._fast.project(_clean(texts), self.components_))
 
     def save(self, directory: Path) -> list[Path]:
         _save_tfidf(self.vectorizer_, directory / "text_tfidf.json")

@@ -87,3 +87,30 @@ def test_every_worker_draws_from_one_count(empty_db_url: str) -> None:
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_admit_checks_the_key_and_counts_in_one_round(empty_db_url: str) -> None:
+    """``Database.admit`` is ``authenticate`` plus ``count_request``: a valid key of a counted role
+    is counted in the same window as ``count_request`` counts it, a role that is not limited is
+    not counted, and an unknown or revoked key is refused and never counted."""
+    db = Database(empty_db_url)
+    try:
+        db.create_all()
+        viewer_row, viewer = db.create_key("org-a", "viewer", "v")
+        officer_row, officer = db.create_key("org-a", "officer", "o")
+        viewer_id, officer_id = viewer_row.id, officer_row.id
+        start = 1_800_000_000
+        seen = [db.admit(viewer, 60, ("viewer",), now=start + 5 + i) for i in range(3)]
+        assert [a.count for a in seen] == [1, 2, 3] and seen[-1].retry_after == 53
+        assert seen[0].principal is not None and seen[0].principal.key_id == viewer_id
+        assert db.count_request(viewer_id, 60, now=start + 9)[0] == 4  # the same window's count
+        not_counted = db.admit(officer, 60, ("viewer",), now=start + 9)
+        assert not_counted.principal is not None and not_counted.principal.role == "officer"
+        assert not_counted.count == 0 and db.count_request(officer_id, 60, now=start + 9)[0] == 1
+        assert db.admit(viewer[:-1] + ("A" if viewer[-1] != "A" else "B"), 60, ("viewer",)).principal is None
+        db.revoke_key(viewer_id)
+        revoked = db.admit(viewer, 60, ("viewer",), now=start + 10)
+        assert revoked.principal is None and revoked.count == 0
+        assert db.count_request(viewer_id, 60, now=start + 11)[0] == 5  # the refused call was not counted
+    finally:
+        db.dispose()

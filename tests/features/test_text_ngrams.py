@@ -25,3 +25,22 @@ def test_char_ngrams_equal_sklearn(ngram_range: tuple[int, int]) -> None:
     fast = char_ngrams(*ngram_range)
     for text in TEXTS:
         assert fast(text) == ref(text), text
+
+
+def test_tfidf_projection_is_the_same_bits_for_few_and_many_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request's one text is projected by summing gathered rows, a batch by a sparse product;
+    repeated texts are analysed once.  All three give the bits of the plain sparse product."""
+    import numpy as np
+
+    from features import embeddings as E
+
+    texts = [*TEXTS, *TEXTS[:3], "没有在词表中的字符串§"]
+    embedder = E.TextEmbedder(dim=8).fit([*TEXTS, "软件 信息 数据 仓储 冷链 配送"] * 3)
+    fast = E.FastTfidf(embedder.vectorizer_)
+    reference = np.asarray(fast(texts) @ embedder.components_)
+    sklearn_rows = embedder.vectorizer_.transform(texts).toarray()
+    assert np.allclose(fast(texts).toarray(), sklearn_rows, rtol=1e-6, atol=1e-7)
+    monkeypatch.setattr(E, "DENSE_PROJECT_MAX_TEXTS", len(texts))
+    assert np.array_equal(fast.project(texts, embedder.components_), reference)
+    monkeypatch.setattr(E, "DENSE_PROJECT_MAX_TEXTS", 0)
+    assert np.array_equal(fast.project(texts, embedder.components_), reference)

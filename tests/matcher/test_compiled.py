@@ -71,6 +71,25 @@ def test_compiled_scores_leaves_and_contributions_equal_lightgbm(ranker_dir: Pat
     assert np.array_equal(fast.predict(x, num_threads=2), fast.predict(x, num_threads=1))
 
 
+def test_contributions_are_the_same_bits_in_blocks_and_gathered(
+    ranker_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks bound a batch chunk's memory and a request's few rows are gathered instead of
+    multiplied: neither may change a bit of what the reasons are read from."""
+    from matcher import ranker as R
+
+    fast = ParkRanker.load(ranker_dir)
+    x, _, _ = _data(300, 2)  # 3,000 rows
+    whole = fast.contributions(x)
+    monkeypatch.setattr(R, "CONTRIB_BLOCK_ROWS", 7)
+    assert np.array_equal(fast.contributions(x), whole)
+    monkeypatch.setattr(R, "GATHER_CONTRIB_MAX_ROWS", 0)  # every block through the sparse product
+    assert np.array_equal(fast.contributions(x), whole)
+    monkeypatch.setattr(R, "GATHER_CONTRIB_MAX_ROWS", 10)  # every block gathered
+    assert np.array_equal(fast.contributions(x), whole)
+    assert fast.contributions(x[:0]).shape == (0, len(fast.contrib_groups_))
+
+
 def test_leaf_finder_packs_and_decodes_every_tree(ranker_dir: Path) -> None:
     text = ParkRanker.load(ranker_dir, compiled=False).booster_.model_to_string()
     finder, outputs, n_trees = C.leaf_finder_text(text)
