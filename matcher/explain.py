@@ -8,6 +8,8 @@ because an officer repeats these sentences to a firm as fact.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from features import reference as R
@@ -204,23 +206,45 @@ class ReasonWriter:
         needs, talents, prios = cols[S.LAND_NEED_MU], cols[S.TALENT_LEVEL], cols[S.SUBSIDY_PRIORITIES]
         functions = cols[S.FUNCTIONS_COL]
         cache = self._cache
+        groups = self.groups
+        designated = self.parks.num["designated"]
+        # Per firm, once (a firm has up to ten rows): the values its sentences are keyed on.
+        firm_keys: dict[int, tuple[Any, ...]] = {}
+        rows_order = order.tolist()
+        rows_take = take.tolist()
+        parks_of = park_pos.tolist()
+        firms_of = firm_pos.tolist()
         out: list[list[str]] = []
-        for j in range(len(park_pos)):
-            p = int(park_pos[j])
-            i = int(firm_pos[j])
+        for j in range(len(parks_of)):
+            p = int(parks_of[j])
+            i = int(firms_of[j])
+            fk = firm_keys.get(i)
+            if fk is None:
+                fns = tuple(functions[i])
+                need = float(needs[i])
+                fk = firm_keys[i] = (
+                    codes[i],
+                    tuple(partners[i]),
+                    _mu(need) if needs[i] > 0 else "none",
+                    round(float(talents[i]), 2),
+                    tuple(prios[i]),
+                    fns,
+                    function_mask(list(fns)),
+                )
+            code, partner_key, land_key, talent_key, prio_key, fn_key, fn_mask = fk
             texts: list[str] = []
-            for gi in order[j, : take[j]]:
-                g = self.groups[gi]
+            for gi in rows_order[j][: rows_take[j]]:
+                g = groups[gi]
                 if g == "industry_chain":
-                    key: tuple[object, ...] = (g, p, codes[i], tuple(partners[i]))
+                    key: tuple[object, ...] = (g, p, code, partner_key)
                 elif g == "land":
-                    key = (g, p, _mu(float(needs[i])) if needs[i] > 0 else "none")
+                    key = (g, p, land_key)
                 elif g == "talent":
-                    key = (g, p, round(float(talents[i]), 2))
+                    key = (g, p, talent_key)
                 elif g == "subsidy":
-                    key = (g, p, tuple(prios[i]))
+                    key = (g, p, prio_key)
                 elif g in ("designation", "precedent"):
-                    key = (g, p, tuple(functions[i]))
+                    key = (g, p, fn_key)
                 else:
                     key = (g, p)
                 text = cache.get(key)
@@ -240,8 +264,8 @@ class ReasonWriter:
                 if text and text not in texts:
                     texts.append(text)
             # a designation that covers what the firm moves is policy, and always said first
-            if int(self.parks.num["designated"][p]) & function_mask(list(functions[i])):
-                key = ("designation", p, tuple(functions[i]))
+            if int(designated[p]) & fn_mask:
+                key = ("designation", p, fn_key)
                 if key not in cache:
                     cache[key] = _sentence(
                         "designation", self.parks, p, "", [], 0.0, 0.0, [], list(functions[i]), None
@@ -253,7 +277,7 @@ class ReasonWriter:
             for g in FALLBACK_GROUPS:
                 if len(texts) >= self.min_reasons:
                     break
-                key = (g, p, codes[i], tuple(partners[i])) if g == "industry_chain" else (g, p)
+                key = (g, p, code, partner_key) if g == "industry_chain" else (g, p)
                 if key not in cache:
                     cache[key] = _sentence(
                         g, self.parks, p, str(codes[i]), list(partners[i]), 0.0, 0.0, [], [], None
