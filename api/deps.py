@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import functools
-import gc
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -26,7 +24,7 @@ from api.ratelimit import RATE_LIMITED, admit, message
 from api.web.session import SessionRefused, session_principal
 from features import schemas as S
 from features.reference import park_to_profile
-from matcher.bundle import MANIFEST, BundleError, sha256, verify_in_child
+from matcher.bundle import MANIFEST, BundleError, release_memory, sha256, verify_in_child
 from matcher.core import Matcher
 
 T = TypeVar("T")
@@ -152,14 +150,6 @@ class ModelHolder:
             del old
             release_memory()
         return True
-
-
-def release_memory() -> None:
-    """Collect, then hand freed heap pages back to the kernel (glibc keeps them otherwise), so
-    a process that swaps models does not grow by one model per reload."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class Inference:

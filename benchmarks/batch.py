@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from api.deps import release_memory
 from benchmarks.memory import PeakRSS
 from features import schemas as S
 from features.validation import columns_from_frame
 from matcher.batch import match_file
+from matcher.bundle import release_memory
 from matcher.core import Matcher
 from training.synth import simulate
 

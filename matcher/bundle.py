@@ -7,6 +7,9 @@ whole, so a half-copied or stale model can never serve.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import hashlib
 import json
 import os
@@ -313,3 +316,11 @@ def _verify_main(path_arg: str) -> int:
     }
     print(json.dumps(report, ensure_ascii=False), flush=True)
     return 0
+
+
+def release_memory() -> None:
+    """Collect, then hand freed heap pages back to the kernel (glibc keeps them otherwise), so
+    a process that swaps models does not grow by one model per reload."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
