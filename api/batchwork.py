@@ -31,7 +31,8 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 
-from api.deps import Inference, ModelState, busy, release_memory
+from api.deps import Inference, ModelState, busy
+from matcher.bundle import release_memory
 
 log = logging.getLogger("parkmatch.api")
 

@@ -43,26 +43,17 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _not_found(message: str, field: str) -> HTTPException:
+    return HTTPException(404, detail={"code": "not_found", "message": message, "field": field})
+
+
 def no_park(park_id: str) -> HTTPException:
-    return HTTPException(
-        404,
-        detail={
-            "code": "not_found",
-            "message": f"目录中没有编号为 {park_id!r} 的园区 (no park with id {park_id!r})",
-            "field": "park_id",
-        },
-    )
+    return _not_found(f"目录中没有编号为 {park_id!r} 的园区 (no park with id {park_id!r})", "park_id")
 
 
 def _no_correction(correction_id: int) -> HTTPException:
-    return HTTPException(
-        404,
-        detail={
-            "code": "not_found",
-            "message": f"本机构没有编号为 {correction_id} 的更正 (no correction {correction_id})",
-            "field": "correction_id",
-        },
-    )
+    message = f"本机构没有编号为 {correction_id} 的更正 (no correction {correction_id})"
+    return _not_found(message, "correction_id")
 
 
 def _invalid(field: str, message: str) -> HTTPException:

@@ -225,7 +225,7 @@ class ReasonWriter:
                 fk = firm_keys[i] = (
                     codes[i],
                     tuple(partners[i]),
-                    _mu(need) if needs[i] > 0 else "none",
+                    _mu(need) if need > 0 else "none",
                     round(float(talents[i]), 2),
                     tuple(prios[i]),
                     fns,

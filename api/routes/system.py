@@ -12,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit import AuditDep
 from api.batchwork import BatchWorkDep, warm_in_background
-from api.deps import Admin, ConfigDep, DbDep, HolderDep, ModelHolder, ModelState, release_memory
+from api.deps import Admin, ConfigDep, DbDep, HolderDep, ModelHolder, ModelState
 from api.errors import ERROR_RESPONSES
 from api.models import ErrorResponse, Health, Ready, ReloadRequest, ReloadResponse, VersionInfo
 from api.service import parkmatch_version
+from matcher.bundle import release_memory
 
 router = APIRouter(tags=["system"])
 

@@ -22,6 +22,13 @@ from matcher.core import Matcher
 PG_URL = os.environ.get("PARKMATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 FIRM = {"name": "北京某制药有限公司", "industry_code": "2710", "employees": 300}
+# An API plant: the park side's tests (leads, audit of leads calls) expect the pharma parks first.
+PHARMA = {
+    "name": "北京某原料药有限公司",
+    "industry_code": "2710",
+    "functions": ["production"],
+    "employees": 300,
+}
 
 
 @dataclass

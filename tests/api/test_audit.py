@@ -26,15 +26,9 @@ from api.main import create_app
 from features.schemas import FirmProfile
 from matcher.core import Matcher
 from parkmatch.cli import main
-from tests.api.conftest import FIRM, GENEROUS, Keys, auth, make_keys, postgres_schema
+from tests.api.conftest import FIRM, GENEROUS, PHARMA, Keys, auth, make_keys, postgres_schema
 
 PARK = "HE082"
-PHARMA = {
-    "name": "北京某原料药有限公司",
-    "industry_code": "2710",
-    "functions": ["production"],
-    "employees": 300,
-}
 WITH_ID = {**FIRM, "firm_id": "F-001"}
 FIRMS: list[dict[str, Any]] = [
     {"name": "北京某软件公司", "industry_code": "6513", "functions": ["rnd"]},

@@ -12,15 +12,9 @@ from fastapi.testclient import TestClient
 
 from features import schemas as S
 from parkmatch.cli import main
-from tests.api.conftest import Keys, auth
+from tests.api.conftest import PHARMA, Keys, auth
 
 PARK = "HE082"
-PHARMA = {
-    "name": "北京某原料药有限公司",
-    "industry_code": "2710",
-    "functions": ["production"],
-    "employees": 300,
-}
 FIRMS = [
     {"name": "北京某软件公司", "industry_code": "6513", "functions": ["rnd"]},
     PHARMA,
