@@ -30,7 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from features import reference as R
 from features import schemas as S
 from features.persist import read_params, write_params
-from features.registry import has_content, synonym_hits
+from features.registry import has_content, scope_clauses, synonym_hits
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -316,6 +316,35 @@ def with_hints(text: str) -> str:
     return f"{text} {' '.join(hints)}" if hints else text
 
 
+# A business scope of this many trade-bearing items or more is scored item by item
+# (features.registry.scope_clauses), the k-th item weighing 1 / (1 + CLAUSE_DECAY·k): firms list
+# their main trade first, and the tail of a registry scope is what every firm may also do.  Both
+# values were chosen on half of the listed-company texts and measured on the other half
+# (docs/industry_inference.md).
+SCOPE_MIN_CLAUSES = 3
+CLAUSE_DECAY = 0.5
+UNIT_BLOCK = 2048
+
+
+def scoring_units(texts: Sequence[str]) -> tuple[list[str], list[int], list[float]]:
+    """The pieces of text scored against the classes: each text whole, or a business scope's
+    items; with the text each piece belongs to and its weight.  A text without content has none."""
+    units: list[str] = []
+    owner: list[int] = []
+    weight: list[float] = []
+    for i, text in enumerate(texts):
+        if not has_content(text):
+            continue
+        parts = scope_clauses(text)
+        if len(parts) < SCOPE_MIN_CLAUSES:
+            parts = [text]
+        for k, part in enumerate(parts):
+            units.append(part)
+            owner.append(i)
+            weight.append(1.0 / (1.0 + CLAUSE_DECAY * k))
+    return units, owner, weight
+
+
 @dataclass(frozen=True)
 class Inference:
     """One inferred code: ``code`` is None when the text says nothing about a trade."""
@@ -400,22 +429,43 @@ class IndustryInferer:
         return out
 
     def _infer_block(self, clean: Sequence[str], allowed: Sequence[Sequence[str]] | None) -> list[Inference]:
-        hits = [synonym_hits(t) if has_content(t) else [] for t in clean]
-        x = self._fast([with_hints(t) if has_content(t) else "" for t in clean])
-        sims = np.asarray((x @ self._centroids_t).todense(), dtype=np.float64)
+        units, owner, weight = scoring_units(clean)
+        hits = [synonym_hits(u) for u in units]
+        # a text's score is its units' weighted mean (a text read whole is its one unit),
+        # summed over unit blocks so a list of long scopes never holds all unit rows at once
+        w = sp.csr_matrix((weight, (owner, np.arange(len(units)))), shape=(len(clean), len(units)))
+        raw = np.zeros((len(clean), len(self.classes_)))
+        scores = np.zeros_like(raw)
+        for start in range(0, len(units), UNIT_BLOCK):
+            stop = min(start + UNIT_BLOCK, len(units))
+            x = self._fast([with_hints(u) for u in units[start:stop]])
+            sims = np.asarray((x @ self._centroids_t).todense(), dtype=np.float64)
+            boosted = sims.copy()
+            for u in range(start, stop):
+                for syn in hits[u]:
+                    for rank, code in enumerate(syn.codes):
+                        # the table lists the usual class first; the others are alternatives
+                        boost = SYNONYM_BOOST if rank == 0 else SYNONYM_BOOST / 2
+                        for j in self._prefix_positions(code):
+                            boosted[u - start, j] = max(boosted[u - start, j], sims[u - start, j] + boost)
+            block = w[:, start:stop]
+            raw += block @ sims
+            scores += block @ boosted
+        norm = np.asarray(w.sum(axis=1)).ravel()
+        norm[norm == 0] = 1.0
+        raw /= norm[:, None]
+        scores /= norm[:, None]
+        terms: list[list[str]] = [[] for _ in clean]
+        for u, unit_hits in enumerate(hits):
+            for syn in unit_hits:
+                if syn.term not in terms[owner[u]]:
+                    terms[owner[u]].append(syn.term)
         out: list[Inference] = []
         for i, text in enumerate(clean):
-            row = sims[i]
-            if not has_content(text) or row.max() <= 0.0:
+            if not has_content(text) or raw[i].max() <= 0.0:
                 out.append(Inference(None, 0.0))
                 continue
-            score = row.copy()
-            for syn in hits[i]:
-                for rank, code in enumerate(syn.codes):
-                    # the table lists the usual class first; the others are alternatives
-                    boost = SYNONYM_BOOST if rank == 0 else SYNONYM_BOOST / 2
-                    for j in self._prefix_positions(code):
-                        score[j] = max(score[j], row[j] + boost)
+            score = scores[i]
             if allowed is not None and allowed[i]:
                 mask = np.zeros(len(score), dtype=bool)
                 for prefix in allowed[i]:
@@ -423,7 +473,7 @@ class IndustryInferer:
                 if mask.any():
                     score = np.where(mask, score, -np.inf)
             j = int(np.argmax(score))
-            out.append(Inference(self.classes_[j], float(min(score[j], 1.0)), tuple(s.term for s in hits[i])))
+            out.append(Inference(self.classes_[j], float(min(score[j], 1.0)), tuple(terms[i])))
         return out
 
     def _prefix_positions(self, prefix: str) -> list[int]:

@@ -122,6 +122,53 @@ def has_content(text: str) -> bool:
     return bool(_CONTENT.search(text))
 
 
+# 经营范围 as registries print it: a list of items separated by ；，、 with licence notes in
+# brackets ("（依法须经批准的项目，经相关部门批准后方可开展经营活动）") and headings ("许可项目：",
+# "一般项目：").  Read as one text, the boilerplate and the items every firm lists (技术开发、技术咨询、
+# 货物进出口 …) outweigh the trade, and a pharmaceutical plant reads as 7310 research.
+_SCOPE_BRACKETS = re.compile(r"[（(][^（）()]{0,80}[）)]")
+_SCOPE_HEADINGS = re.compile(
+    r"(?:许可经营项目|一般经营项目|许可项目|一般项目|经营范围)\s*[:：]\s*(?:无(?=[；;。，,、\s]|$))?"
+)
+_SCOPE_SPLIT = re.compile(r"[；;。，,、\n]")
+# Items found in the scopes of firms of every trade, named in the wording of the
+# 经营范围规范表述目录; they say nothing about which trade the firm is in.
+GENERIC_SCOPE_ITEMS: frozenset[str] = frozenset(
+    {
+        "技术服务",
+        "技术开发",
+        "技术咨询",
+        "技术交流",
+        "技术转让",
+        "技术推广",
+        "货物进出口",
+        "技术进出口",
+        "进出口",
+        "进出口业务",
+        "进出口代理",
+        "自营和代理各类商品及技术的进出口业务",
+        "以自有资金从事投资活动",
+        "企业管理咨询",
+        "信息咨询",
+        "信息咨询服务",
+        "经济信息咨询",
+        "国内贸易",
+        "实业投资",
+        "房屋租赁",
+        "自有房屋租赁",
+        "非居住房地产租赁",
+    }
+)
+
+
+def scope_clauses(text: str) -> list[str]:
+    """The trade-bearing items of a business scope, in the order the firm lists them: brackets
+    and headings removed, generic items dropped.  A short description gives one or two items."""
+    text = _SCOPE_HEADINGS.sub("；", _SCOPE_BRACKETS.sub("", text))
+    items = (item.strip() for item in _SCOPE_SPLIT.split(text))
+    return [item for item in items if item and has_content(item) and item not in GENERIC_SCOPE_ITEMS]
+
+
 def parse_headcount(text: str) -> tuple[float | None, str | None]:
     """A headcount cell as registries print it → (number, note).  ``"50-99人"`` (企查查's 人员规模)
     becomes the band's midpoint with a note saying so; ``"少于50人"`` half the bound; ``"500人以上"``
@@ -333,7 +380,9 @@ def synonym_hits(text: str) -> list[Synonym]:
 
 def labelled_industry_texts() -> list[tuple[str, str, str]]:
     """(text, code, set) for measuring inference: the real relocation corpus's descriptions with
-    their coded industry, and the business-scope texts of data/labelled_scopes.csv."""
+    their coded industry, the texts of data/labelled_scopes.csv, and the listed companies'
+    主营业务 and 经营范围 of data/labelled_listed_companies.csv (division labels; set names end in
+    ``_dev`` or ``_test``, the halves the scope reading's two constants were chosen and measured on)."""
     out: list[tuple[str, str, str]] = []
     reloc = R._read_csv(R.data_file("relocations.csv"))
     for text, code in zip(reloc["description"], reloc["industry_code"], strict=True):
@@ -343,6 +392,12 @@ def labelled_industry_texts() -> list[tuple[str, str, str]]:
     for text, code, note in zip(scopes["text"], scopes["code_4"], scopes["note"], strict=True):
         kind = "scopes_real" if note.startswith("REAL") else "scopes_gbt_notes"
         out.append((text, code.strip(), kind))
+    listed = R._read_csv(R.data_file("labelled_listed_companies.csv"))
+    field_set = {"主营业务": "listed_business", "经营范围": "listed_scope"}
+    for text, code, field, half in zip(
+        listed["text"], listed["code_2"], listed["text_field"], listed["half"], strict=True
+    ):
+        out.append((text, code.strip(), f"{field_set[field]}_{half}"))
     return out
 
 

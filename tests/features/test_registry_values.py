@@ -9,13 +9,14 @@ from collections.abc import Sequence
 import pytest
 
 from features import schemas as S
-from features.embeddings import IndustryInferer, Inference
+from features.embeddings import IndustryInferer, Inference, scoring_units, with_hints
 from features.registry import (
     credit_code_outside_beijing,
     origin_from_address,
     parse_headcount,
     parse_origin,
     reused_codes,
+    scope_clauses,
     synonym_hits,
 )
 from features.validation import Priors, columns_from_records, imputed_values, prepare, validate_columns
@@ -208,3 +209,45 @@ def test_no_content_gives_no_code_and_low_similarity_is_uncertain(standard_infer
     vague = standard_inferer.infer(["其他"])[0]
     assert vague.code is not None and vague.uncertain
     assert [s.term for s in synonym_hits("冷链物流园")] == ["物流园", "冷链"]
+
+
+# A registry-style 经营范围 of a drug maker: headings, licence brackets and the items every firm
+# lists around two trade items.
+PHARMA_SCOPE = (
+    "许可项目：化学药品制剂生产；原料药生产；药品批发（依法须经批准的项目，经相关部门批准后方可开展经营活动，"
+    "具体经营项目以相关部门批准文件或许可证件为准）。一般项目：技术服务、技术开发、技术咨询、技术交流、技术转让、"
+    "技术推广；软件开发；信息技术咨询服务；货物进出口；以自有资金从事投资活动；企业管理咨询"
+)
+
+
+def test_scope_clauses_keep_the_trade_items_in_order() -> None:
+    trade = ["化学药品制剂生产", "原料药生产", "药品批发", "软件开发", "信息技术咨询服务"]
+    assert scope_clauses(PHARMA_SCOPE) == trade
+    assert scope_clauses("北京医药企业，建设以原料药为主的生物医药生产基地") == [
+        "北京医药企业",
+        "建设以原料药为主的生物医药生产基地",
+    ]
+    assert scope_clauses("（依法须经批准的项目）；🙂") == []
+
+
+def test_a_registry_scope_is_read_by_its_trade_items_not_its_boilerplate(
+    standard_inferer: IndustryInferer,
+) -> None:
+    """Read whole, the technology boilerplate makes a drug maker 65 (software); item by item, the
+    first items decide."""
+    res = standard_inferer.infer([PHARMA_SCOPE])[0]
+    assert res.code is not None and res.code[:2] == "27"
+    sims = (standard_inferer._fast([with_hints(PHARMA_SCOPE)]) @ standard_inferer._centroids_t).toarray()[0]
+    assert standard_inferer.classes_[int(sims.argmax())][:2] == "65"
+
+
+def test_a_short_description_scores_as_before(standard_inferer: IndustryInferer) -> None:
+    """A text of fewer than SCOPE_MIN_CLAUSES items is one unit: its score is its own cosine."""
+    text = "轴承生产"
+    units, owner, weight = scoring_units([text])
+    assert (units, owner, weight) == ([text], [0], [1.0])
+    res = standard_inferer.infer([text])[0]
+    sims = (standard_inferer._fast([with_hints(text)]) @ standard_inferer._centroids_t).toarray()[0]
+    assert not res.synonyms
+    assert res.code == standard_inferer.classes_[int(sims.argmax())]
+    assert res.confidence == pytest.approx(float(sims.max()), abs=1e-6)
