@@ -187,8 +187,10 @@ def decide(
 ) -> dict[str, Any]:
     """Approve or reject a pending correction of the caller's organisation.
 
-    The status moves with one conditional UPDATE (``status = 'pending'``), so of two admins
-    deciding at once exactly one succeeds and the other gets the 409 a second decision gets.
+    A proposal is approved by a second person: its proposer may withdraw it (reject) but not
+    approve it, so no single key can change what every organisation is served.  The status
+    moves with one conditional UPDATE (``status = 'pending'``), so of two admins deciding at
+    once exactly one succeeds and the other gets the 409 a second decision gets.
     Approving writes the field's history in the same transaction: the value and provenance the
     served ``catalogue`` has now, and the approved value with provenance ``provided``.
     """
@@ -197,6 +199,16 @@ def decide(
     if row is None or row.org != who.org:
         raise _no_correction(correction_id)
     status = APPROVED if body.decision == "approve" else REJECTED
+    if status == APPROVED and row.proposed_by == who.key_id:
+        raise HTTPException(
+            403,
+            detail={
+                "code": "forbidden",
+                "message": f"更正 {correction_id} 由您本人提交，须由本机构另一位管理员批准 "
+                "(a correction is approved by someone other than its proposer)",
+                "field": "correction_id",
+            },
+        )
     now = utcnow()
     done = session.execute(
         update(ParkCorrection)

@@ -238,3 +238,24 @@ def test_organisations_never_see_each_others_corrections(world: World) -> None:
     assert [h["correction_id"] for h in b_history] == [theirs["id"]] and b_history[0]["org"] == "org-b"
     pending = c.get("/v1/admin/corrections?status=pending", headers=auth(w.admin)).json()["items"]
     assert mine["id"] in [x["id"] for x in pending]
+
+
+def test_an_admin_cannot_approve_their_own_proposal(world: World) -> None:
+    """Four eyes: the proposer may withdraw a correction but a second admin approves it."""
+    w, c = world, world.client
+    own = propose(w, w.admin, w.other_park, S.AVAILABLE_LAND_MU, 321)
+    r = c.post(f"/v1/admin/corrections/{own['id']}", json={"decision": "approve"}, headers=auth(w.admin))
+    assert r.status_code == 403
+    err = r.json()["error"]
+    assert err["field"] == "correction_id" and "另一位管理员" in err["message"]
+    pending = {
+        x["id"] for x in c.get("/v1/admin/corrections?status=pending", headers=auth(w.admin)).json()["items"]
+    }
+    assert own["id"] in pending
+    db = w.app.state.db
+    second_id, second = db.create_key("org-a", "admin")
+    r = c.post(f"/v1/admin/corrections/{own['id']}", json={"decision": "approve"}, headers=auth(second))
+    assert r.status_code == 200 and r.json()["decided_by"] == second_id.id
+    withdrawn = propose(w, w.admin, w.other_park, S.AVAILABLE_LAND_MU, 123)
+    r = c.post(f"/v1/admin/corrections/{withdrawn['id']}", json={"decision": "reject"}, headers=auth(w.admin))
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
