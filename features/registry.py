@@ -161,6 +161,23 @@ GENERIC_SCOPE_ITEMS: frozenset[str] = frozenset(
 )
 
 
+# The activity a text names decides the GB/T section before the product does: GB/T 4754-2017
+# classifies by activity, so 保健品生产 is 1492 保健食品制造 (C), not 5126 营养和保健品批发 (F), which
+# shares every product character.  Each entry is (words, first division, last division) of the
+# section the words name: 制造业 C 13–43, 批发业 51, 交通运输、仓储和邮政业 G 53–60, 研究和试验发展 73.
+ACTIVITY_SECTIONS: tuple[tuple[re.Pattern[str], int, int], ...] = (
+    (re.compile(r"生产|制造|加工|制品|工厂"), 13, 43),
+    (re.compile(r"批发|经销|商户|商贸"), 51, 51),
+    (re.compile(r"物流|仓储|快递|运输|配送"), 53, 60),
+    (re.compile(r"研究院|研究所|实验室|研究中心|科研"), 73, 73),
+)
+
+
+def activity_divisions(text: str) -> list[tuple[int, int]]:
+    """The division ranges of the activities ``text`` names (see :data:`ACTIVITY_SECTIONS`)."""
+    return [(lo, hi) for words, lo, hi in ACTIVITY_SECTIONS if words.search(text)]
+
+
 def scope_clauses(text: str) -> list[str]:
     """The trade-bearing items of a business scope, in the order the firm lists them: brackets
     and headings removed, generic items dropped.  A short description gives one or two items."""

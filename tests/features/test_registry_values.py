@@ -11,6 +11,7 @@ import pytest
 from features import schemas as S
 from features.embeddings import IndustryInferer, Inference, scoring_units, with_hints
 from features.registry import (
+    activity_divisions,
     credit_code_outside_beijing,
     origin_from_address,
     parse_headcount,
@@ -242,12 +243,31 @@ def test_a_registry_scope_is_read_by_its_trade_items_not_its_boilerplate(
 
 
 def test_a_short_description_scores_as_before(standard_inferer: IndustryInferer) -> None:
-    """A text of fewer than SCOPE_MIN_CLAUSES items is one unit: its score is its own cosine."""
-    text = "轴承生产"
+    """A text of fewer than SCOPE_MIN_CLAUSES items is one unit: with no synonym and no activity
+    word, its score is its own cosine."""
+    text = "滑动轴承与齿轮"
     units, owner, weight = scoring_units([text])
     assert (units, owner, weight) == ([text], [0], [1.0])
     res = standard_inferer.infer([text])[0]
     sims = (standard_inferer._fast([with_hints(text)]) @ standard_inferer._centroids_t).toarray()[0]
-    assert not res.synonyms
+    assert not res.synonyms and not activity_divisions(text)
     assert res.code == standard_inferer.classes_[int(sims.argmax())]
     assert res.confidence == pytest.approx(float(sims.max()), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("保健品生产", 13, 43),  # a maker, not 5126 营养和保健品批发 on the shared product characters
+        ("花卉批发商户", 51, 51),  # merchants, not 0143 花卉种植
+    ],
+)
+def test_the_activity_word_decides_the_section(
+    standard_inferer: IndustryInferer, monkeypatch: pytest.MonkeyPatch, text: str, low: int, high: int
+) -> None:
+    code = standard_inferer.infer([text])[0].code
+    assert code is not None and low <= int(code[:2]) <= high
+    assert activity_divisions(text) == [(low, high)]
+    monkeypatch.setattr("features.embeddings.ACTIVITY_BOOST", 0.0)
+    plain = standard_inferer.infer([text])[0].code
+    assert plain is not None and not low <= int(plain[:2]) <= high

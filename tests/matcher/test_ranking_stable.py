@@ -20,7 +20,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "14bc7ef53d39d58ca7f45ac18755bd85098e0a7c9ed7ec1b5d56a2ce3bc61f2e"
+EXPECTED_RANKING_SHA256 = "4f12d71d4c9cd559291406abc428b9ac61c753ed4bbd219b5f144d49f8a0e1e2"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:
