@@ -417,7 +417,10 @@ class IndustryInferer:
         targets of a 2011 code, or the division a 所属行业 name gives); empty means any class.  A
         synonym's first class gets :data:`SYNONYM_BOOST` and its alternatives half of it, so a
         table entry decides between close characters but does not override a description that
-        clearly says something else.
+        clearly says something else; an activity word (生产, 批发, 仓储 …) adds
+        :data:`ACTIVITY_BOOST` to its GB/T section.  A business scope of
+        :data:`SCOPE_MIN_CLAUSES` items or more is scored item by item (:func:`scoring_units`),
+        and its similarity is the items' weighted mean.
         """
         if not texts:
             return []
