@@ -68,6 +68,7 @@ def page(request: Request, caller: WebCaller | None, template: str, title: str, 
         "role_zh": ROLE_ZH.get(who.role, who.role),
         "can_write": ROLE_RANK.get(who.role, -1) >= ROLE_RANK["officer"],
         "is_admin": is_admin,
+        "key_id": who.key_id,
         "csrf": caller.csrf,
         **extra,
     }

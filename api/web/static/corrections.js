@@ -24,11 +24,11 @@
     return (k.label || keyId.slice(0, 8)) + (role ? "（" + role + "）" : "");
   }
 
-  async function decide(c, decision, row) {
+  async function decide(c, decision, row, own) {
     const error = $("cp-error");
     PM.showError(error, null);
     const note = row.querySelector("input.decision-note").value.trim();
-    if (decision === "reject" && !note) {
+    if (decision === "reject" && !note && !own) {
       PM.showError(error, { message: "驳回请写明理由" });
       row.querySelector("input.decision-note").focus();
       return;
@@ -47,6 +47,8 @@
   function pendingRow(c) {
     const row = el("tr", { "data-id": c.id });
     const noteId = "cp-note-" + c.id;
+    // a correction is approved by someone other than its proposer (the API refuses it too)
+    const own = c.proposed_by === $("cp").dataset.key;
     row.append(
       el("th", { scope: "row" }, parkLink(c.park_id)),
       el("td", { text: PM.correctionLabel(c.field) }),
@@ -59,8 +61,9 @@
         el("label", { for: noteId, class: "sr", text: "审核意见" }),
         el("input", { id: noteId, class: "decision-note", maxlength: 2000, placeholder: "审核意见（驳回必填）" }),
         el("div", { class: "inline" },
-          el("button", { type: "button", class: "primary", onclick: () => decide(c, "approve", row) }, "批准"),
-          el("button", { type: "button", onclick: () => decide(c, "reject", row) }, "驳回"))));
+          el("button", { type: "button", class: "primary approve", disabled: own, title: own ? "本人提交的更正须由本机构另一位管理员批准" : null, onclick: () => decide(c, "approve", row) }, "批准"),
+          el("button", { type: "button", onclick: () => decide(c, "reject", row, own) }, own ? "撤回" : "驳回")),
+        own ? el("p", { class: "hint own", text: "本人提交：须由本机构另一位管理员批准，您可撤回" }) : null));
     return row;
   }
 

@@ -432,6 +432,23 @@ def test_an_admin_approves_it_and_it_moves_to_the_decided(page: Page, served: Se
     expect(decided.first).to_contain_text("与公告一致")
 
 
+def test_an_admin_may_withdraw_but_not_approve_their_own_proposal(page: Page, served: Served) -> None:
+    """Four eyes on the review page: the admin's own proposal offers 撤回, not 批准."""
+    own = httpx.post(
+        served.url + "/v1/parks/BJ001/corrections",
+        json={"field": "land_price_cny_per_mu", "value": 210000, "source": "本人核实的出让公告"},
+        headers={"X-API-Key": served.admin},
+    )
+    assert own.status_code == 201, own.text
+    page.goto(served.url + "/corrections")
+    row = page.locator(f'#cp-table tbody tr[data-id="{own.json()["id"]}"]')
+    expect(row).to_contain_text("须由本机构另一位管理员批准")
+    expect(row.get_by_role("button", name="批准")).to_be_disabled()
+    row.get_by_role("button", name="撤回").click()  # no note needed to withdraw one's own
+    expect(page.locator("#cp-table tbody tr")).to_have_count(0)
+    expect(page.locator("#cd-table tbody tr").first).to_contain_text("已驳回")
+
+
 def test_a_viewer_sees_no_review_link_but_the_park_history(page: Page, served: Served) -> None:
     sign_in_as(page, served, served.viewer)
     expect(page.get_by_role("link", name="跟进")).to_be_visible()

@@ -78,6 +78,8 @@ def test_only_an_admin_is_offered_the_corrections_review(client: TestClient, key
     assert link in client.get("/find").text
     review = client.get("/corrections").text
     assert "/static/corrections.js" in review and 'id="cr-forbidden"' not in review
+    # the page knows whose proposals it must not offer for approval
+    assert f'data-key="{keys.admin_id}"' in review
     for key in (keys.officer, keys.viewer):
         sign_in(client, key)
         assert link not in client.get("/find").text
