@@ -59,7 +59,7 @@
       el("td", { text: PM.when(c.proposed) }),
       el("td", { class: "decide" },
         el("label", { for: noteId, class: "sr", text: "审核意见" }),
-        el("input", { id: noteId, class: "decision-note", maxlength: 2000, placeholder: "审核意见（驳回必填）" }),
+        el("input", { id: noteId, class: "decision-note", maxlength: 2000, placeholder: own ? "撤回说明（可不填）" : "审核意见（驳回必填）" }),
         el("div", { class: "inline" },
           el("button", { type: "button", class: "primary approve", disabled: own, title: own ? "本人提交的更正须由本机构另一位管理员批准" : null, onclick: () => decide(c, "approve", row) }, "批准"),
           el("button", { type: "button", onclick: () => decide(c, "reject", row, own) }, own ? "撤回" : "驳回")),

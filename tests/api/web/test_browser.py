@@ -444,6 +444,7 @@ def test_an_admin_may_withdraw_but_not_approve_their_own_proposal(page: Page, se
     row = page.locator(f'#cp-table tbody tr[data-id="{own.json()["id"]}"]')
     expect(row).to_contain_text("须由本机构另一位管理员批准")
     expect(row.get_by_role("button", name="批准")).to_be_disabled()
+    shoot(page, "corrections-own")
     row.get_by_role("button", name="撤回").click()  # no note needed to withdraw one's own
     expect(page.locator("#cp-table tbody tr")).to_have_count(0)
     expect(page.locator("#cd-table tbody tr").first).to_contain_text("已驳回")
