@@ -30,7 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from features import reference as R
 from features import schemas as S
 from features.persist import read_params, write_params
-from features.registry import activity_divisions, has_content, scope_clauses, synonym_hits
+from features.registry import Synonym, activity_divisions, has_content, scope_clauses, synonym_hits
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -309,9 +309,10 @@ SYNONYM_BOOST = 0.25
 CONFIDENCE_THRESHOLD = 0.35
 
 
-def with_hints(text: str) -> str:
-    """The text followed by the standard's names of the codes its synonyms point to."""
-    hits = synonym_hits(text)
+def with_hints(text: str, hits: Sequence[Synonym] | None = None) -> str:
+    """The text followed by the standard's names of the codes its synonyms point to (``hits``:
+    its :func:`synonym_hits`, when the caller has them already)."""
+    hits = synonym_hits(text) if hits is None else hits
     hints = [R.industry_label(c) for syn in hits for c in syn.codes]
     return f"{text} {' '.join(hints)}" if hints else text
 
@@ -401,7 +402,7 @@ class IndustryInferer:
         norms[norms == 0] = 1.0
         self.centroids_ = sp.csr_matrix(sp.diags(1.0 / norms) @ centroids, dtype=np.float32)
         self.classes_ = classes
-        for cache in ("_fast", "_divisions"):  # scoring caches built from an earlier fit
+        for cache in ("_fast", "_section_masks"):  # scoring caches built from an earlier fit
             self.__dict__.pop(cache, None)
         return self
 
@@ -446,7 +447,7 @@ class IndustryInferer:
         scores = np.zeros_like(raw)
         for start in range(0, len(units), UNIT_BLOCK):
             stop = min(start + UNIT_BLOCK, len(units))
-            x = self._fast([with_hints(u) for u in units[start:stop]])
+            x = self._fast([with_hints(u, hits[k]) for k, u in enumerate(units[start:stop], start)])
             sims = np.asarray((x @ self._centroids_t).todense(), dtype=np.float64)
             boosted = sims.copy()
             for u in range(start, stop):
@@ -457,7 +458,7 @@ class IndustryInferer:
                         for j in self._prefix_positions(code):
                             boosted[u - start, j] = max(boosted[u - start, j], sims[u - start, j] + boost)
                 for lo, hi in activity_divisions(units[u]):
-                    boosted[u - start] += ACTIVITY_BOOST * self._division_mask(lo, hi)
+                    boosted[u - start] += ACTIVITY_BOOST * self._section_mask(lo, hi)
             block = w[:, start:stop]
             raw += block @ sims
             scores += block @ boosted
@@ -486,11 +487,13 @@ class IndustryInferer:
             out.append(Inference(self.classes_[j], float(min(score[j], 1.0)), tuple(terms[i])))
         return out
 
-    def _division_mask(self, lo: int, hi: int) -> np.ndarray:
-        """1.0 for the classes of divisions ``lo``–``hi``, else 0.0."""
-        if getattr(self, "_divisions", None) is None:
-            self._divisions = np.array([int(c[:2]) for c in self.classes_])
-        return ((self._divisions >= lo) & (self._divisions <= hi)).astype(np.float64)
+    def _section_mask(self, lo: int, hi: int) -> np.ndarray:
+        """1.0 for the classes of divisions ``lo``–``hi``, else 0.0; built once per section."""
+        masks = self.__dict__.setdefault("_section_masks", {})
+        if (lo, hi) not in masks:
+            div = np.array([int(c[:2]) for c in self.classes_])
+            masks[(lo, hi)] = ((div >= lo) & (div <= hi)).astype(np.float64)
+        return masks[(lo, hi)]  # type: ignore[no-any-return]
 
     def _prefix_positions(self, prefix: str) -> list[int]:
         if len(prefix) == 4:

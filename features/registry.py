@@ -399,7 +399,7 @@ def labelled_industry_texts() -> list[tuple[str, str, str]]:
     """(text, code, set) for measuring inference: the real relocation corpus's descriptions with
     their coded industry, the texts of data/labelled_scopes.csv, and the listed companies'
     主营业务 and 经营范围 of data/labelled_listed_companies.csv (division labels; set names end in
-    ``_dev`` or ``_test``, the halves the scope reading's two constants were chosen and measured on)."""
+    ``_dev`` or ``_test``, the halves the scope reading's constants were chosen and measured on)."""
     out: list[tuple[str, str, str]] = []
     reloc = R._read_csv(R.data_file("relocations.csv"))
     for text, code in zip(reloc["description"], reloc["industry_code"], strict=True):
