@@ -28,6 +28,7 @@ the catalogue on the documented cases, so the simulated world leans the way real
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,10 +242,19 @@ def default_start(truth: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def cases_fingerprint(cases: pd.DataFrame) -> str:
+    """SHA-256 of the documented cases the weights are estimated on: a world records it, so a
+    world estimated on another corpus (cases added, corrected or an office's own file) is
+    generated again rather than silently reused."""
+    text = cases.astype(str).to_csv(index=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def estimated_choice(cases: pd.DataFrame, parks: pd.DataFrame) -> dict[str, Any]:
     """The simulator's choice weights estimated on ``cases`` (what :func:`synth.simulate` takes)."""
     truth = synth._default_truth(1, 0)
     est = estimate(design(cases, parks, truth), default_start(truth))
+    est["cases_fingerprint"] = cases_fingerprint(cases)
     return apply(truth, est)
 
 

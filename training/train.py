@@ -439,23 +439,29 @@ def ensure_world(
     bundled corpus by default) against ``parks`` (the bundled catalogue by default).  A world of
     another simulator version, or generated over another catalogue (a park added, moved or
     re-coded), is generated again: its firms chose among parks that are no longer the ones
-    served."""
+    served.  So is a world whose weights were estimated on other documented cases (the corpus
+    grew, or ``--relocations`` names an office's own file): its choices follow the old estimate."""
+    from training.choice import cases_fingerprint
     from training.synth import VERSION, catalogue_fingerprint
 
     parks = R.load_parks() if parks is None else parks
+    cases = load_relocations() if cases is None else cases
     if all((world_dir / f).exists() for f in WORLD_FILES):
         truth = json.loads((world_dir / "truth.json").read_text(encoding="utf-8"))
         found = truth.get("version")
         printed = truth.get("catalogue", {}).get("fingerprint")
-        if found == VERSION and printed == catalogue_fingerprint(parks):
+        # A world with hand-set weights (no estimates) depends on no cases and is kept.
+        est = truth.get("choice_estimates")
+        estimated_on = est.get("cases_fingerprint") if est else cases_fingerprint(cases)
+        if found != VERSION:
+            why = f"is of version {found}, not {VERSION}"
+        elif printed != catalogue_fingerprint(parks):
+            why = "was generated over another catalogue"
+        elif estimated_on != cases_fingerprint(cases):
+            why = "was estimated on other documented cases"
+        else:
             return
-        why = (
-            f"is of version {found}, not {VERSION}"
-            if found != VERSION
-            else "was generated over another catalogue"
-        )
         log(f"the simulated world in {world_dir} {why}: regenerating it")
-    cases = load_relocations() if cases is None else cases
     from training.choice import estimated_choice
     from training.synth import simulate, write_world
 

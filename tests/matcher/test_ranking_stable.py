@@ -20,7 +20,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "4f12d71d4c9cd559291406abc428b9ac61c753ed4bbd219b5f144d49f8a0e1e2"
+EXPECTED_RANKING_SHA256 = "11bb4f446d21d59dc22e6ba8995500c4fb9b0c1cf636393b16cc75327b248126"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:

@@ -39,3 +39,21 @@ def test_a_world_generated_over_another_catalogue_is_regenerated(tmp_path: Path)
     ensure_world(world, 600, 3, parks=moved)
     truth = json.loads((world / "truth.json").read_text(encoding="utf-8"))
     assert truth["n_firms"] == 600
+
+
+def test_a_world_estimated_on_other_documented_cases_is_regenerated(tmp_path: Path) -> None:
+    from features.reference import load_parks
+    from training.choice import cases_fingerprint, estimated_choice
+    from training.relocations import load_relocations
+
+    parks, cases = load_parks(), load_relocations()
+    fewer = cases.iloc[:-4].reset_index(drop=True)  # the corpus before its last four cases
+    world = tmp_path / "world"
+    write_world(simulate(500, 3, parks, choice=estimated_choice(fewer, parks)), world)
+    before = (world / "truth.json").stat().st_mtime_ns
+    ensure_world(world, 600, 3, cases=fewer, parks=parks)
+    assert (world / "truth.json").stat().st_mtime_ns == before  # the same cases: kept
+    ensure_world(world, 600, 3, cases=cases, parks=parks)
+    truth = json.loads((world / "truth.json").read_text(encoding="utf-8"))
+    assert truth["n_firms"] == 600
+    assert truth["choice_estimates"]["cases_fingerprint"] == cases_fingerprint(cases)
