@@ -8,7 +8,7 @@ contributions are turned into reasons an officer can repeat.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -196,6 +196,13 @@ class ParkArrays:
         for p, fns in enumerate(parks[S.DESIGNATED_FUNCTIONS]):
             for f in fns:
                 designated[p] |= 1 << fn_pos[f]
+        purpose = np.array(
+            [
+                purpose_mask(t, fns)
+                for t, fns in zip(parks[S.PLATFORM_TYPE], parks[S.DESIGNATED_FUNCTIONS], strict=True)
+            ],
+            dtype=np.int64,
+        )
         num = {
             "lat": parks[S.LAT].to_numpy(np.float64),
             "lng": parks[S.LNG].to_numpy(np.float64),
@@ -220,6 +227,7 @@ class ParkArrays:
             "level": parks[S.LEVEL].map(LEVEL_ORDER).fillna(1).to_numpy(np.float32),
             "group": parks[S.PLATFORM_GROUP].map(GROUP_ORDER).fillna(0).to_numpy(np.float32),
             "designated": designated,
+            "purpose": purpose,
         }
         provenance = [R.park_provenance(r) for r in parks.to_dict("records")]
         prov = {f: np.array([pv[f] for pv in provenance], dtype=object) for f in S.PROVENANCE_FIELDS}
@@ -258,6 +266,27 @@ class ParkArrays:
 
     def estimated(self, field: str, p: int) -> bool:
         return str(self.prov[field][p]) == "estimated"
+
+
+# Sites built for one trade: a wholesale market's stalls, a logistics hub's warehouses and a data
+# centre base's power and cooling serve the functions they were designated for and nothing else.
+# A hospital or a headquarters is never sent there, however close its county's precedents are.
+PURPOSE_PLATFORMS = frozenset({"trade_market", "logistics_hub", "data_center_base"})
+# Functions a site of one of them also accepts: a market's merchants need its warehousing and a
+# logistics hub hosts distribution wholesale (documented: 新发地's sites are both).
+KINDRED_FUNCTIONS: tuple[frozenset[str], ...] = (frozenset({"wholesale", "logistics"}),)
+
+
+def purpose_mask(platform_type: Any, designated: Sequence[str] | None) -> int:
+    """Bitmask over ``S.FUNCTIONS`` of what a single-purpose site accepts; 0 when the park is
+    not one (any function may go there) or when no designated function is known for it."""
+    if platform_type not in PURPOSE_PLATFORMS or not designated:
+        return 0
+    accepted = set(designated)
+    for kin in KINDRED_FUNCTIONS:
+        if accepted & kin:
+            accepted |= kin
+    return sum(1 << S.FUNCTIONS.index(f) for f in accepted if f in S.FUNCTIONS)
 
 
 def _tristate(col: pd.Series) -> np.ndarray:
@@ -365,7 +394,7 @@ class FirmArrays:
         imputed_keys, imputed_inv = _distinct(batch.imputed or [[] for _ in range(n)], tuple)
         given = {
             name: np.array([name not in imp for imp in imputed_keys], dtype=bool)[imputed_inv]
-            for name in (S.POLLUTION_LEVEL, S.LAND_NEED_MU, S.MAX_DISTANCE_KM, S.NEEDS_PORT)
+            for name in (S.POLLUTION_LEVEL, S.LAND_NEED_MU, S.MAX_DISTANCE_KM, S.NEEDS_PORT, S.FUNCTIONS_COL)
         }
         return cls(ids, io_sector, pdiv, pcount, is_pharma, num, given, ids[:, 0], fn_mask)
 

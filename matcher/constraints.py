@@ -4,7 +4,9 @@ They are applied at retrieval, before ranking, and each removal keeps the rule t
 so an officer can be told why a park is missing ("--explain-excluded").  A rule about the firm's
 own needs (pollution, land, distance, port) binds only when the officer gave that value: an
 imputed industry-typical value is a guess, good enough to rank on but not to rule a park out.
-The park's restricted industries always bind.
+The park's restricted industries always bind.  A site built for one trade (a wholesale market, a
+logistics hub, a data centre base; :func:`features.pairs.purpose_mask`) takes only the functions
+it was designated for, and binds when the officer gave the firm's functions.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ import numpy as np
 
 from features import schemas as S
 from features.pairs import FirmArrays, ParkArrays
+from features.validation import function_label
 
 # Rule codes; 0 means feasible.  The order is the order in which a removal is attributed.
-RULES: tuple[str, ...] = ("restricted_industry", "pollution", "land", "distance", "port")
+RULES: tuple[str, ...] = ("restricted_industry", "pollution", "land", "distance", "port", "purpose")
 RULE_TEXT: dict[str, str] = {
     "restricted_industry": "园区限制或禁止该行业入驻",
     "pollution": "企业污染等级高于园区准入上限",
     "land": "可用土地少于企业用地需求",
     "distance": "距北京超过企业可接受的最大距离",
     "port": "企业需要港口，园区不临港",
+    "purpose": "园区为专门承接特定功能的场地，不承接企业迁移的功能",
 }
 
 
@@ -42,6 +46,9 @@ def infeasibility(firms: FirmArrays, parks: ParkArrays) -> np.ndarray:
         g[S.LAND_NEED_MU][:, None] & (firms.num["land_need"][:, None] > parks.num["land"][None, :]),
         g[S.MAX_DISTANCE_KM][:, None] & (parks.num["distance"][None, :] > firms.num["max_distance"][:, None]),
         g[S.NEEDS_PORT][:, None] & (firms.num["needs_port"][:, None] > 0) & (parks.num["port"][None, :] == 0),
+        g[S.FUNCTIONS_COL][:, None]
+        & (parks.num["purpose"][None, :] != 0)
+        & ((firms.fn_mask[:, None] & parks.num["purpose"][None, :]) == 0),
     )
     out = np.zeros((n, p), dtype=np.uint8)
     for code in range(len(checks), 0, -1):
@@ -57,6 +64,16 @@ def explain_rule(code: int, firms: FirmArrays, parks: ParkArrays, i: int, p: int
         detail = f"可用土地约{pn['land'][p]:.0f}亩，企业需要{fn['land_need'][i]:.0f}亩"
     elif rule == "distance":
         detail = f"距北京{pn['distance'][p]:.0f}公里，超过企业上限{fn['max_distance'][i]:.0f}公里"
+    elif rule == "purpose":
+        detail = (
+            f"园区专门承接{_function_words(int(pn['purpose'][p]))}，"
+            f"企业迁移的是{_function_words(int(firms.fn_mask[i]))}"
+        )
     else:
         detail = RULE_TEXT[rule]
     return rule, detail
+
+
+def _function_words(mask: int) -> str:
+    """The functions of a bitmask over ``S.FUNCTIONS`` in the words officers use (生产、批发 …)."""
+    return "、".join(function_label(f) for k, f in enumerate(S.FUNCTIONS) if mask >> k & 1) or "未列明的功能"

@@ -33,8 +33,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features import schemas as S
+from features.pairs import purpose_mask
 
-VERSION = "synth-1.1"
+VERSION = "synth-1.2"
 YEARS: tuple[int, ...] = tuple(range(2014, 2025))
 INFEASIBLE = -1e6  # oracle score of a pair the firm could not choose (finite so metrics stay defined)
 CHUNK = 1024
@@ -311,6 +312,7 @@ class _Parks:
     opens: np.ndarray  # first year the park can receive firms
     shock_member: np.ndarray  # (n_shocks, P) bool
     designated_fn: np.ndarray  # (P,) bitmask over S.FUNCTIONS of the functions policy sends there
+    purpose: np.ndarray  # (P,) what a single-purpose site accepts (features.pairs.purpose_mask); 0 = any
     designated_codes: list[list[str]]
     codes: list[list[str]]
     restricted: list[list[str]]
@@ -467,6 +469,13 @@ def _park_context(parks: pd.DataFrame, truth: dict[str, Any]) -> _Parks:
             ],
             dtype=np.int64,
         ),
+        purpose=np.array(
+            [
+                purpose_mask(t, v)
+                for t, v in zip(parks[S.PLATFORM_TYPE], parks[S.DESIGNATED_FUNCTIONS], strict=True)
+            ],
+            dtype=np.int64,
+        ),
         designated_codes=[list(v or []) for v in parks[S.DESIGNATED_INDUSTRIES]],
         codes=[list(c) for c in parks[S.INDUSTRY_CODES]],
         restricted=[list(c) for c in parks[S.RESTRICTED_INDUSTRIES]],
@@ -595,6 +604,7 @@ def _components(
         & pollution_ok
         & (fa.land_need <= LAND_FEASIBLE * pk.land[park])
         & (year >= pk.opens[park])
+        & ((pk.purpose[park] == 0) | ((fa.func_mask & pk.purpose[park]) != 0))
     )
     shocks = truth["shocks"]
     x = np.zeros((len(park), len(BETA_COMPONENTS) + 2 * len(shocks)))

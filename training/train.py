@@ -110,8 +110,10 @@ def load_world_frames(world_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 # Share of training firms whose own-needs constraints are treated as not given by an officer.
 # Serving keeps a park that breaks an *imputed* need (see matcher.constraints) and relies on the
 # ranker to push it down, so the ranker must see such parks as unchosen candidates in training.
+# Functions are among them: a firm whose functions were imputed keeps the single-purpose sites
+# (markets, logistics hubs, data centre bases) of other functions as candidates.
 SOFT_SHARE = 0.5
-SOFT_FIELDS = (S.POLLUTION_LEVEL, S.LAND_NEED_MU, S.MAX_DISTANCE_KM, S.NEEDS_PORT)
+SOFT_FIELDS = (S.POLLUTION_LEVEL, S.LAND_NEED_MU, S.MAX_DISTANCE_KM, S.NEEDS_PORT, S.FUNCTIONS_COL)
 
 
 def soften(batch: FirmBatch, share: float, keys: np.ndarray, eligible: np.ndarray | None = None) -> FirmBatch:

@@ -91,7 +91,7 @@ def test_land_need_above_a_parks_stated_land_removes_it_and_unknown_land_never_d
     rules = {e.park_id: (e.rule, e.detail) for e in hungry.excluded}
     assert rules[first.park_id][0] == "land" and "40亩" in rules[first.park_id][1]
     # every other park's land is unknown in the catalogue, and unknown never rules a park out
-    assert set(rules) == {first.park_id}
+    assert {p for p, (rule, _) in rules.items() if rule == "land"} == {first.park_id}
     assert hungry.recommendations
 
 
@@ -220,3 +220,33 @@ def test_bundle_with_other_feature_names_is_refused(bundle_copy: Path) -> None:
 def test_bundle_that_does_not_exist_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="parkmatch train"):
         Matcher.load(tmp_path / "nope")
+
+
+def test_single_purpose_sites_take_only_their_functions_when_the_functions_are_given(
+    matcher: Matcher,
+) -> None:
+    parks = matcher.parks.set_index(S.PARK_ID)
+    kind = parks[S.PLATFORM_TYPE]
+    designated = parks[S.DESIGNATED_FUNCTIONS]
+    markets = {p for p in parks.index if kind[p] == "trade_market" and "wholesale" in designated[p]}
+    dc_bases = {p for p in parks.index if kind[p] == "data_center_base" and designated[p]}
+    assert markets and dc_bases
+    hospital = {"name": "某医院分院", "industry_code": "8411", "functions": ["healthcare"]}
+    result = matcher.recommend(hospital, top=50, explain_excluded=True)
+    removed = {e.park_id: e for e in result.excluded if e.rule == "purpose"}
+    assert markets | dc_bases <= set(removed)
+    assert not (markets | dc_bases) & set(ranking(result))
+    some = removed[sorted(markets)[0]]
+    assert "批发" in some.detail and "医疗" in some.detail, some.detail
+    # a general park is never removed by this rule
+    assert all(kind[p] in ("trade_market", "logistics_hub", "data_center_base") for p in removed)
+    # merchants keep the markets, and a logistics firm keeps them too (kindred functions)
+    for functions in (["wholesale"], ["logistics"]):
+        firm = {"name": "某商户", "industry_code": "5132", "functions": functions}
+        kept = matcher.recommend(firm, top=50, explain_excluded=True)
+        assert not {e.park_id for e in kept.excluded if e.rule == "purpose"} & markets
+    # functions the officer did not give are an estimate: it ranks but never removes a park
+    unsaid = {"name": "某医院分院", "industry_code": "8411"}
+    guessed = matcher.recommend(unsaid, top=50, explain_excluded=True)
+    assert "functions" in guessed.imputed
+    assert not [e for e in guessed.excluded if e.rule == "purpose"]

@@ -60,3 +60,19 @@ def test_designated_functions_appear_in_the_reasons_where_they_apply(matcher: Ma
     xiongan = [r for r in recs if r.park_id == "HE115"]
     assert xiongan, [r.park_name for r in recs]
     assert any("定向承接高等院校" in reason for reason in xiongan[0].reasons), xiongan[0].reasons
+
+
+def test_a_hospital_headquarters_or_institute_never_gets_a_market_logistics_or_data_centre_site(
+    matcher: Matcher,
+) -> None:
+    single_purpose = {"trade_market", "logistics_hub", "data_center_base"}
+    kind = R.load_parks().set_index(S.PARK_ID)[S.PLATFORM_TYPE]
+    for firm in (
+        {"name": "某三甲医院分院", "industry_code": "8411", "functions": ["healthcare"]},
+        {"name": "某央企总部", "industry_code": "7211", "functions": ["headquarters"]},
+        {"name": "某研究院", "industry_code": "7320", "functions": ["research"]},
+    ):
+        recs = matcher.recommend(firm, top=10).recommendations
+        assert recs
+        wrong = [r.park_name for r in recs if kind[r.park_id] in single_purpose]
+        assert not wrong, (firm["name"], wrong)

@@ -20,7 +20,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "11bb4f446d21d59dc22e6ba8995500c4fb9b0c1cf636393b16cc75327b248126"
+EXPECTED_RANKING_SHA256 = "d8d4a1ce2f4c7fbc6fa2b260638e23d1bbe8cc482913ca03989f49ebe9d286d1"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:

@@ -108,6 +108,21 @@ def test_land_hungry_manufacturers_avoid_tongzhou(moves: pd.DataFrame) -> None:
     assert moves["tongzhou"].mean() > 2 * hungry["tongzhou"].mean()  # Tongzhou does take other movers
 
 
+def test_single_purpose_sites_receive_only_the_functions_they_take(
+    moves: pd.DataFrame, parks: pd.DataFrame
+) -> None:
+    """No simulated hospital or factory signs with a clothing market or a data centre base."""
+    from features.pairs import purpose_mask
+
+    kinds, designated = parks[S.PLATFORM_TYPE], parks[S.DESIGNATED_FUNCTIONS]
+    accepts = {pid: purpose_mask(kinds[pid], designated[pid]) for pid in parks.index}
+    mask = moves[S.FUNCTIONS_COL].map(lambda fns: sum(1 << S.FUNCTIONS.index(f) for f in fns))
+    site = moves[S.CHOSEN_PARK_ID].map(accepts)
+    into = site != 0
+    assert into.sum() >= 100  # markets, hubs and bases do receive firms
+    assert ((mask[into] & site[into]) != 0).all()
+
+
 def test_beijing_ties_shorten_moves(moves: pd.DataFrame) -> None:
     lo, hi = moves[S.BEIJING_TIES].quantile([0.25, 0.75])
     near = moves.loc[moves[S.BEIJING_TIES] >= hi, "park_km"].mean()
