@@ -22,6 +22,8 @@ import functools
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -40,8 +42,13 @@ log = logging.getLogger("parkmatch.api")
 _HELD: tuple[str, str, Any] | None = None
 
 
-def _child_start() -> None:
-    """Lowest priority, one OpenMP/BLAS thread."""
+# How often the child checks that the worker that started it is still alive.
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _child_start(worker: int) -> None:
+    """Lowest priority, one OpenMP/BLAS thread, and an exit when the worker (pid ``worker``) is
+    gone."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
@@ -50,6 +57,22 @@ def _child_start() -> None:
     except (AttributeError, OSError):
         with contextlib.suppress(OSError):
             os.nice(19)
+    threading.Thread(target=_exit_with_parent, args=(worker,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this process once the worker that started it has gone.
+
+    The child holds both ends of its own task pipe, so it never sees end-of-file when the worker
+    dies: a worker killed outright, or one stopped while its child is still starting (the
+    warm-up is sent at startup, and the child may only finish importing after a quickly stopped
+    worker has exited), would leave the child waiting, a whole model in memory, for good.  The
+    worker's pid comes from the worker itself, since by the time the child runs its parent may
+    already be init.  Polling works whatever thread started the child (``PR_SET_PDEATHSIG``
+    follows the starting thread, which may be a short-lived pool thread)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _matcher(path: str, digest: str) -> Any:
@@ -98,6 +121,7 @@ class BatchWork(Inference):
                 max_workers=self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_child_start,
+                initargs=(os.getpid(),),
             )
         return self._pool
 

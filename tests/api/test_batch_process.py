@@ -88,3 +88,52 @@ def test_the_child_follows_a_reload_and_a_killed_child_costs_one_503(
         assert app.state.batch_inference.ask(held)[0] != pid
         single = client.post("/v1/recommendations", json=FIRM, headers=h)
         assert single.status_code == 200
+
+
+# A worker that dies without stopping its pool, as a killed worker does: once its child is
+# running, and while the child is still starting (a server stopped right after it started).
+_ORPHAN_PARENTS = {
+    "running": """
+import os
+from api.batchwork import BatchWork, held
+print(BatchWork().ask(held)[0], flush=True)
+os._exit(0)
+""",
+    "starting": """
+import os
+from api.batchwork import BatchWork, held
+pool = BatchWork()._executor()
+pool.submit(held)
+print(*pool._processes, flush=True)
+os._exit(0)
+""",
+}
+
+
+@pytest.mark.parametrize("when", sorted(_ORPHAN_PARENTS))
+def test_the_child_exits_when_its_worker_dies_without_stopping_it(tmp_path: Path, when: str) -> None:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:  # a file, not a pipe: an orphaned child would hold a pipe open
+        done = subprocess.run(
+            [sys.executable, "-c", _ORPHAN_PARENTS[when]], cwd=root, stdout=out, stderr=out, timeout=120
+        )
+    assert done.returncode == 0, log.read_text()
+    child = int(log.read_text().split()[0])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.2)
+    outlived = _alive(child)
+    if outlived:
+        os.kill(child, signal.SIGKILL)
+    assert not outlived, f"batch child {child} outlived its worker"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
