@@ -18,6 +18,7 @@ import pandas as pd
 
 from features import reference as R
 from features import schemas as S
+from features.precedents import function_mask
 from features.validation import POLLUTION_ORDER, FirmBatch
 
 FEATURES: tuple[tuple[str, str], ...] = (
@@ -196,13 +197,6 @@ class ParkArrays:
         for p, fns in enumerate(parks[S.DESIGNATED_FUNCTIONS]):
             for f in fns:
                 designated[p] |= 1 << fn_pos[f]
-        purpose = np.array(
-            [
-                purpose_mask(t, fns)
-                for t, fns in zip(parks[S.PLATFORM_TYPE], parks[S.DESIGNATED_FUNCTIONS], strict=True)
-            ],
-            dtype=np.int64,
-        )
         num = {
             "lat": parks[S.LAT].to_numpy(np.float64),
             "lng": parks[S.LNG].to_numpy(np.float64),
@@ -227,7 +221,7 @@ class ParkArrays:
             "level": parks[S.LEVEL].map(LEVEL_ORDER).fillna(1).to_numpy(np.float32),
             "group": parks[S.PLATFORM_GROUP].map(GROUP_ORDER).fillna(0).to_numpy(np.float32),
             "designated": designated,
-            "purpose": purpose,
+            "purpose": purpose_masks(parks),
         }
         provenance = [R.park_provenance(r) for r in parks.to_dict("records")]
         prov = {f: np.array([pv[f] for pv in provenance], dtype=object) for f in S.PROVENANCE_FIELDS}
@@ -286,7 +280,19 @@ def purpose_mask(platform_type: Any, designated: Sequence[str] | None) -> int:
     for kin in KINDRED_FUNCTIONS:
         if accepted & kin:
             accepted |= kin
-    return sum(1 << S.FUNCTIONS.index(f) for f in accepted if f in S.FUNCTIONS)
+    return function_mask(sorted(accepted))
+
+
+def purpose_masks(parks: pd.DataFrame) -> np.ndarray:
+    """(P,) int64 :func:`purpose_mask` of every park of a catalogue frame: what serving's hard
+    rule and the simulator's feasibility both read."""
+    return np.array(
+        [
+            purpose_mask(t, fns)
+            for t, fns in zip(parks[S.PLATFORM_TYPE], parks[S.DESIGNATED_FUNCTIONS], strict=True)
+        ],
+        dtype=np.int64,
+    )
 
 
 def _tristate(col: pd.Series) -> np.ndarray:

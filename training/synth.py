@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features import schemas as S
-from features.pairs import purpose_mask
+from features.pairs import purpose_masks
 
 VERSION = "synth-1.2"
 YEARS: tuple[int, ...] = tuple(range(2014, 2025))
@@ -469,13 +469,7 @@ def _park_context(parks: pd.DataFrame, truth: dict[str, Any]) -> _Parks:
             ],
             dtype=np.int64,
         ),
-        purpose=np.array(
-            [
-                purpose_mask(t, v)
-                for t, v in zip(parks[S.PLATFORM_TYPE], parks[S.DESIGNATED_FUNCTIONS], strict=True)
-            ],
-            dtype=np.int64,
-        ),
+        purpose=purpose_masks(parks),
         designated_codes=[list(v or []) for v in parks[S.DESIGNATED_INDUSTRIES]],
         codes=[list(c) for c in parks[S.INDUSTRY_CODES]],
         restricted=[list(c) for c in parks[S.RESTRICTED_INDUSTRIES]],

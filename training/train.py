@@ -454,12 +454,11 @@ def ensure_world(
         printed = truth.get("catalogue", {}).get("fingerprint")
         # A world with hand-set weights (no estimates) depends on no cases and is kept.
         est = truth.get("choice_estimates")
-        estimated_on = est.get("cases_fingerprint") if est else cases_fingerprint(cases)
         if found != VERSION:
             why = f"is of version {found}, not {VERSION}"
         elif printed != catalogue_fingerprint(parks):
             why = "was generated over another catalogue"
-        elif estimated_on != cases_fingerprint(cases):
+        elif est and est.get("cases_fingerprint") != cases_fingerprint(cases):
             why = "was estimated on other documented cases"
         else:
             return
