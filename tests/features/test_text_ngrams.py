@@ -44,3 +44,36 @@ def test_tfidf_projection_is_the_same_bits_for_few_and_many_texts(monkeypatch: p
     assert np.array_equal(fast.project(texts, embedder.components_), reference)
     monkeypatch.setattr(E, "DENSE_PROJECT_MAX_TEXTS", 0)
     assert np.array_equal(fast.project(texts, embedder.components_), reference)
+
+
+@pytest.mark.parametrize("ngram_range", [(1, 3), (2, 3), (1, 1)])
+def test_packed_counting_equals_one_text_at_a_time(ngram_range: tuple[int, int]) -> None:
+    """Lists of texts are counted with array operations; the rows (columns in first-occurrence
+    order, counts, pointers, weights) are exactly those of the one-text-at-a-time count, for
+    repeated, empty, white-space, emoji, NUL, lone-surrogate and case-changing texts."""
+    import numpy as np
+
+    from features import embeddings as E
+
+    odd = ["😀😀 表情", "\x00\x00", "İstanbul ǅ ß", "\ud800 孤立代理", "冷链冷链冷链 冷链"]
+    texts = [*TEXTS, *odd, *TEXTS[::-1], "软件 信息 数据 仓储 冷链 配送"] * 5
+    vec = TfidfVectorizer(analyzer="char", ngram_range=ngram_range, sublinear_tf=True, dtype=np.float32)
+    vec.fit([*TEXTS, *odd[:2], "软件 信息 数据 仓储 冷链 配送"])
+    fast = E.FastTfidf(vec)
+    assert fast.packed is not None
+    assert len(texts) >= E.PACKED_MIN_TEXTS
+    packed = fast.rows(texts)
+    single = fast._rows_python(texts)
+    for got, want in zip(packed, single, strict=True):
+        assert got.dtype == want.dtype
+        assert np.array_equal(got, want)
+    assert np.allclose(fast(texts).toarray(), vec.transform(texts).toarray(), rtol=1e-6, atol=1e-7)
+
+
+def test_long_ngrams_keep_the_per_text_count() -> None:
+    """n-grams longer than three characters do not fit a packed key: such a vocabulary is
+    counted text by text."""
+    from features import embeddings as E
+
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(2, 4)).fit(list(TEXTS))
+    assert E.FastTfidf(vec).packed is None
