@@ -51,14 +51,23 @@ def format_table(result: S.RecommendationResult) -> str:
         f"{c[:5]:>5}" for c in S.CRITERIA
     )
     lines.append(header)
+    unknown = False
     for rec in result.recommendations:
-        crit = " ".join(f"{rec.criteria[c]:>5.2f}" for c in S.CRITERIA)
+        crit = " ".join(_criterion_cell(rec.criteria.get(c)) for c in S.CRITERIA)
+        unknown = unknown or any(rec.criteria.get(c) is None for c in S.CRITERIA)
         lines.append(
             f"{rec.rank:>2}  {rec.park_name[:28]:<28} {rec.county[:10]:<10} {rec.score:>7.3f}  {crit}"
         )
         lines.extend(f"      - {reason}" for reason in rec.reasons)
+    if unknown:
+        lines.append(f"  -- = {S.UNKNOWN_ZH}：园区的这项数据没有来源，不打分")
     lines.extend(f"excluded {ex.park_name}: {ex.rule} ({ex.detail})" for ex in result.excluded)
     return "\n".join(lines)
+
+
+def _criterion_cell(value: float | None) -> str:
+    """A criterion the park's sources do not state is shown as unknown, never as a number."""
+    return f"{'--':>5}" if value is None else f"{value:>5.2f}"
 
 
 def cli_recommend(firm_path: Path, model_dir: Path, top: int, fmt: str, explain_excluded: bool) -> int:

@@ -176,6 +176,22 @@ def test_invalid_profile_names_the_field(matcher: Matcher) -> None:
         matcher.recommend({"name": "x", "industry_code": "9999"})
 
 
+def test_the_cli_table_shows_an_unknown_criterion_as_unknown(matcher: Matcher) -> None:
+    """``recommend --format table`` for a data centre: most parks state no land price or subsidy,
+    so those criteria are None; the table says unknown instead of failing or printing a number."""
+    from matcher.cli import format_table
+
+    result = matcher.recommend(
+        {"name": "某数据中心", "industry_code": "6450", "functions": ["data_center"]}, top=10
+    )
+    unknown = [r for r in result.recommendations if any(v is None for v in r.criteria.values())]
+    assert unknown, "the fixture catalogue should leave some criterion unknown"
+    text = format_table(result)
+    row = next(line for line in text.splitlines() if line.startswith(f"{unknown[0].rank:>2}  "))
+    assert "--" in row and "nan" not in row.lower()
+    assert f"-- = {S.UNKNOWN_ZH}" in text
+
+
 # --- bundle integrity -----------------------------------------------------------------------
 
 
