@@ -190,10 +190,17 @@ def _cmd_index_firms(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from training.evaluate import cli_evaluate
+    from training.evaluate import cli_evaluate, cli_real_cv
 
+    model_dir = Path(args.model) if args.model else settings.resolved_model_dir()
+    if args.real_only:
+        if args.report:
+            raise ValueError("--report needs the full evaluation; leave out --real-only")
+        return cli_real_cv(model_dir, args.seeds, args.json, args.quick)
+    if args.seeds != 1:
+        raise ValueError("--seeds applies to the real-case CV alone: add --real-only")
     return cli_evaluate(
-        model_dir=Path(args.model) if args.model else settings.resolved_model_dir(),
+        model_dir=model_dir,
         world_dir=settings.resolved_world_dir(),
         as_json=args.json,
         report=Path(args.report) if args.report else None,
@@ -411,6 +418,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the full JSON document")
     s.add_argument("--report", help="write an HTML report here")
     s.add_argument("--quick", action="store_true", help="smaller samples, for a fast look")
+    s.add_argument(
+        "--real-only", action="store_true", help="only the cross-validation on documented relocations"
+    )
+    s.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="with --real-only: average the CV over this many seeds (0, 1000, …); compare recipes on it",
+    )
     s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser("serve", help="serve the HTTP API (builds the default model on first run)")

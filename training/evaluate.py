@@ -65,7 +65,8 @@ from matcher.constraints import RULES
 from matcher.core import Matcher
 from matcher.ranker import ParkRanker
 from training.baselines import BASELINES, DEFINITIONS, RANKERS, all_scores, popularity_counts
-from training.realcv import CVConfig, no_leakage, real_cv
+from training.realcv import RANKERS as REAL_RANKERS
+from training.realcv import CVConfig, no_leakage, real_cv, real_cv_seeds
 from training.relocations import load_relocations, real_relocations
 from training.report import render_html, rnd, table, to_json
 from training.synth import World, load_world
@@ -626,6 +627,46 @@ def acceptance(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- command line ---------------------------------------------------------------------------
+
+
+# Seeds of a multi-seed real-case CV: far apart, because a fold's world is drawn with seed + 1 +
+# fold, and adjacent seeds would share worlds between folds.
+SEED_STEP = 1000
+
+
+def cli_real_cv(model_dir: Path, seeds: int, as_json: bool, quick: bool) -> int:
+    """``parkmatch evaluate --real-only``: the real-case cross-validation alone, averaged over
+    ``seeds`` seeds (0, 1000, 2000 …): what to compare two recipes on, since one seed's figure
+    moves by a few hundredths by itself."""
+    if not 1 <= seeds <= 10:
+        raise ValueError(f"--seeds must be between 1 and 10, got {seeds}")
+    model_dir = Path(model_dir)
+    if not (model_dir / MANIFEST).exists():
+        raise FileNotFoundError(f"no model bundle in {model_dir}: run `parkmatch train` first")
+    matcher = Matcher.load(model_dir)
+    cfg = (
+        CVConfig(max_sim_events=5_000, n_boot=200, shares=(0.25,), fold_world_firms=30_000)
+        if quick
+        else CVConfig()
+    )
+    doc = real_cv_seeds(matcher, load_relocations(None), [k * SEED_STEP for k in range(seeds)], cfg)
+    doc["model_version"] = matcher.model_version
+    if as_json:
+        print(to_json(doc))
+        return 0
+    lines = [f"real-case CV, model {matcher.model_version}, seeds {doc['seeds']} (mean; by seed)"]
+    for name in REAL_RANKERS:
+        r = doc[name]
+        lines.append(
+            f"  {name:<24} county Hit@5 {r['county_hit@5']:.3f} {r['county_hit@5_by_seed']}"
+            f"  Hit@1 {r['county_hit@1']:.3f}  Hit@10 {r['county_hit@10']:.3f}"
+            f"  park Hit@5 {r['park_hit@5']:.3f}  industrial {r['industrial']['county_hit@5']:.3f}"
+        )
+    lines.append("  model by entity type, county Hit@5:")
+    for t, r in doc["model"]["by_type"].items():
+        lines.append(f"    {t:<22} n={r['n']:<4} {r['county_hit@5']:.3f} {r['county_hit@5_by_seed']}")
+    print("\n".join(lines))
+    return 0
 
 
 def cli_evaluate(model_dir: Path, world_dir: Path, as_json: bool, report: Path | None, quick: bool) -> int:

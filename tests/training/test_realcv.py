@@ -56,3 +56,54 @@ def test_every_ranker_is_reported_overall_and_by_type(cv_doc: dict[str, Any]) ->
         assert sum(t["n"] for t in r["by_type"].values()) == n
         lo, hi = r["ci95"]["county_hit@5"]
         assert lo <= r["county_hit@5"] <= hi or np.isclose(lo, hi)
+
+
+def _run(hit5: float, dc5: float, share: float) -> dict[str, Any]:
+    """A real-case CV result as :func:`real_cv` shapes it, with chosen rates."""
+
+    def rates(h5: float, n: int) -> dict[str, Any]:
+        return {
+            "n": n,
+            "county_hit@1": h5 / 2,
+            "county_hit@5": h5,
+            "county_hit@10": h5 + 0.1,
+            "park_hit@5": h5 - 0.1,
+        }
+
+    run: dict[str, Any] = {"chosen_share": share}
+    for k, name in enumerate(RANKERS):
+        lower = hit5 - 0.05 * (k + 1) if name != "model" else hit5
+        run[name] = {
+            **rates(lower, 10),
+            "industrial": rates(lower - 0.2, 6),
+            "by_type": {"data_centre": rates(dc5, 4), "hospital": rates(1.0, 2)},
+        }
+    return run
+
+
+def test_seed_runs_combine_into_means_with_each_seed_and_the_range() -> None:
+    from training.realcv import combine_seeds
+
+    doc = combine_seeds([_run(0.6, 0.5, 0.25), _run(0.7, 0.75, 0.5), _run(0.65, 0.25, 0.25)], [0, 1000, 2000])
+    model = doc["model"]
+    assert doc["seeds"] == [0, 1000, 2000] and doc["chosen_share_by_seed"] == [0.25, 0.5, 0.25]
+    assert model["county_hit@5"] == pytest.approx(0.65)
+    assert model["county_hit@5_by_seed"] == [0.6, 0.7, 0.65]
+    assert model["county_hit@5_range"] == pytest.approx(0.1)
+    assert model["county_hit@1"] == pytest.approx(0.325)
+    assert model["industrial"]["county_hit@5"] == pytest.approx(0.45)
+    assert model["by_type"]["data_centre"]["county_hit@5"] == pytest.approx(0.5)
+    assert model["by_type"]["data_centre"]["county_hit@5_range"] == pytest.approx(0.5)
+    assert model["by_type"]["hospital"]["n"] == 2
+    assert doc["beats_every_baseline_at_hit@5"]
+    with pytest.raises(ValueError, match="one real-case CV run per seed"):
+        combine_seeds([_run(0.6, 0.5, 0.25)], [0, 1])
+
+
+def test_seeds_need_the_real_only_evaluation(capsys: pytest.CaptureFixture[str]) -> None:
+    from parkmatch.cli import main
+
+    assert main(["evaluate", "--seeds", "3"]) == 2
+    assert "--real-only" in capsys.readouterr().err
+    assert main(["evaluate", "--real-only", "--seeds", "11", "--model", "no-such-dir"]) == 2
+    assert "--seeds must be between 1 and 10" in capsys.readouterr().err
