@@ -108,8 +108,20 @@ class FastTfidf:
         self.idf = np.asarray(vec.idf_, dtype=np.float32)
         self.sublinear = bool(vec.sublinear_tf)
         self.n_features = len(self.idf)
-        lo, hi = vec.ngram_range
-        self.packed = _PackedVocabulary.build(self.vocabulary, lo, hi) if plain else None
+        self._plain = plain
+        self._ngram_range = vec.ngram_range
+        self._packed: _PackedVocabulary | None = None
+        self._packed_built = False
+
+    @property
+    def packed(self) -> _PackedVocabulary | None:
+        """The vocabulary as packed keys, built on the first list long enough to use it, so a
+        server that only answers single requests never spends the time; None when it cannot pack."""
+        if not self._packed_built:
+            lo, hi = self._ngram_range
+            self._packed = _PackedVocabulary.build(self.vocabulary, lo, hi) if self._plain else None
+            self._packed_built = True
+        return self._packed
 
     def __call__(self, texts: Sequence[str]) -> sp.csr_matrix:
         vals, idx, ptr = self.rows(texts)
@@ -135,10 +147,11 @@ class FastTfidf:
         """The TF-IDF rows in CSR form: (values, column indices, row pointers).  Each row's
         columns come in the order their n-grams first occur, as scikit-learn's analyzer emits
         them, so sums over a row (the projection) are the same bits whichever path counted."""
-        if self.packed is not None and len(texts) >= PACKED_MIN_TEXTS:
-            indices_a, counts_a, indptr_a = self.packed.count(texts)
-            return self._weigh(indices_a, counts_a.astype(np.float32), indptr_a)
-        return self._rows_python(texts)
+        packed = self.packed if len(texts) >= PACKED_MIN_TEXTS else None
+        if packed is None:
+            return self._rows_python(texts)
+        indices, counts, indptr = packed.count(texts)
+        return self._weigh(indices, counts.astype(np.float32), indptr)
 
     def _rows_python(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`rows` one text at a time: the fastest for a request's one or two texts."""
@@ -209,6 +222,7 @@ class _PackedVocabulary:
         self.columns = columns
         self.min_n = min_n
         self.max_n = max_n
+        self.width = int(columns.max()) + 1 if len(columns) else 1  # (text, column) pair codes
 
     @classmethod
     def build(cls, vocabulary: Mapping[str, int], min_n: int, max_n: int) -> _PackedVocabulary | None:
@@ -260,9 +274,10 @@ class _PackedVocabulary:
         np.cumsum(lengths[:-1], out=starts[1:])
         room = lengths[text_of] - (np.arange(total, dtype=np.int64) - starts[text_of])  # chars left
         parts_text, parts_order, parts_col = [], [], []
-        key = np.zeros(total, dtype=np.int64)
+        key = codes[:total]
         for n in range(1, self.max_n + 1):
-            key = (key << _CHAR_BITS) | codes[n - 1 : n - 1 + total] if n > 1 else codes[:total].copy()
+            if n > 1:
+                key = (key << _CHAR_BITS) | codes[n - 1 : n - 1 + total]
             if n < self.min_n:
                 continue
             at = np.flatnonzero(room >= n)
@@ -281,7 +296,7 @@ class _PackedVocabulary:
         col = np.concatenate(parts_col)
         emitted = np.lexsort((order, text))
         text, col = text[emitted], col[emitted]
-        pair = text * np.int64(max(int(self.columns.max()) + 1, 1)) + col
+        pair = text * np.int64(self.width) + col
         _, first, counts = np.unique(pair, return_index=True, return_counts=True)
         by_first = np.argsort(first, kind="stable")
         first, counts = first[by_first], counts[by_first]

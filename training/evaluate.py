@@ -48,7 +48,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,10 @@ SEGMENT_METRICS = ("ndcg@10", "hit@10")
 
 def log(msg: str) -> None:
     print(f"[parkmatch evaluate] {msg}", file=sys.stderr, flush=True)
+
+
+# The real-case CV of ``--quick``: fewer simulated events, one share, smaller fold worlds.
+QUICK_CV = CVConfig(max_sim_events=5_000, n_boot=200, shares=(0.25,), fold_world_firms=30_000)
 
 
 @dataclass(frozen=True)
@@ -562,9 +566,7 @@ def evaluate(
         },
     }
     cv_cfg = (
-        CVConfig(
-            max_sim_events=5_000, n_boot=200, shares=(0.25,), fold_world_firms=min(30_000, len(world.firms))
-        )
+        replace(QUICK_CV, fold_world_firms=min(QUICK_CV.fold_world_firms, len(world.firms)))
         if quick
         else CVConfig()
     )
@@ -634,22 +636,23 @@ def acceptance(doc: Mapping[str, Any]) -> dict[str, Any]:
 SEED_STEP = 1000
 
 
+def _load_bundle(model_dir: Path) -> Matcher:
+    model_dir = Path(model_dir)
+    if not (model_dir / MANIFEST).exists():
+        raise FileNotFoundError(f"no model bundle in {model_dir}: run `parkmatch train` first")
+    log(f"loading model bundle {model_dir}")
+    return Matcher.load(model_dir)
+
+
 def cli_real_cv(model_dir: Path, seeds: int, as_json: bool, quick: bool) -> int:
     """``parkmatch evaluate --real-only``: the real-case cross-validation alone, averaged over
     ``seeds`` seeds (0, 1000, 2000 …): what to compare two recipes on, since one seed's figure
     moves by a few hundredths by itself."""
     if not 1 <= seeds <= 10:
         raise ValueError(f"--seeds must be between 1 and 10, got {seeds}")
-    model_dir = Path(model_dir)
-    if not (model_dir / MANIFEST).exists():
-        raise FileNotFoundError(f"no model bundle in {model_dir}: run `parkmatch train` first")
-    matcher = Matcher.load(model_dir)
-    cfg = (
-        CVConfig(max_sim_events=5_000, n_boot=200, shares=(0.25,), fold_world_firms=30_000)
-        if quick
-        else CVConfig()
-    )
-    doc = real_cv_seeds(matcher, load_relocations(None), [k * SEED_STEP for k in range(seeds)], cfg)
+    matcher = _load_bundle(model_dir)
+    cfg = QUICK_CV if quick else CVConfig()
+    doc = real_cv_seeds(matcher, load_relocations(None), [k * SEED_STEP for k in range(seeds)], cfg, log)
     doc["model_version"] = matcher.model_version
     if as_json:
         print(to_json(doc))
@@ -672,11 +675,7 @@ def cli_real_cv(model_dir: Path, seeds: int, as_json: bool, quick: bool) -> int:
 def cli_evaluate(model_dir: Path, world_dir: Path, as_json: bool, report: Path | None, quick: bool) -> int:
     """``parkmatch evaluate``: the bundle's own world (manifest ``world_dir``) when it is still on
     disk, else ``world_dir``; prints the table or the JSON, optionally writes the HTML report."""
-    model_dir = Path(model_dir)
-    if not (model_dir / MANIFEST).exists():
-        raise FileNotFoundError(f"no model bundle in {model_dir}: run `parkmatch train` first")
-    log(f"loading model bundle {model_dir}")
-    matcher = Matcher.load(model_dir)
+    matcher = _load_bundle(model_dir)
     recorded = matcher.manifest.get("world_dir")
     world = Path(recorded) if recorded else Path(world_dir)
     if not (world / "events.parquet").exists():
