@@ -20,7 +20,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "e89fcec59c765c692757dbca9cb77bcb34376971c6f016087a1267a754f66c89"
+EXPECTED_RANKING_SHA256 = "58da93fbd677b0e28dec91acd6c610db2387d2ee7aa53898ba564424672e827b"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:
