@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -110,18 +111,13 @@ class FastTfidf:
         self.n_features = len(self.idf)
         self._plain = plain
         self._ngram_range = vec.ngram_range
-        self._packed: _PackedVocabulary | None = None
-        self._packed_built = False
 
-    @property
+    @cached_property
     def packed(self) -> _PackedVocabulary | None:
         """The vocabulary as packed keys, built on the first list long enough to use it, so a
         server that only answers single requests never spends the time; None when it cannot pack."""
-        if not self._packed_built:
-            lo, hi = self._ngram_range
-            self._packed = _PackedVocabulary.build(self.vocabulary, lo, hi) if self._plain else None
-            self._packed_built = True
-        return self._packed
+        lo, hi = self._ngram_range
+        return _PackedVocabulary.build(self.vocabulary, lo, hi) if self._plain else None
 
     def __call__(self, texts: Sequence[str]) -> sp.csr_matrix:
         vals, idx, ptr = self.rows(texts)
