@@ -136,7 +136,8 @@ def _svg_open(w: float, h: float, font: int, title: str, tx: int, ty: int, style
     """The opening ``<svg>`` tag and the bold title at (tx, ty)."""
     st = f' style="{style}"' if style else ""
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-size="{font}"{st}>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+        f'font-size="{font}"{st}>'
         f'<text x="{tx}" y="{ty}" font-weight="bold">{_esc(title)}</text>'
     )
 
@@ -263,14 +264,16 @@ def svg_park_map(points: Sequence[Mapping[str, Any]], title: str, w: int = 560, 
 def _html_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # a table wider than a phone scrolls inside its box instead of widening the page
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
     "table{border-collapse:collapse;margin:.5em 0}"
     "td,th{border:1px solid #ccc;padding:3px 6px;font-size:12px}"
-    "svg{display:block;margin:.8em 0}"
+    ".wide{overflow-x:auto;max-width:100%}"
+    "svg{display:block;margin:.8em 0;max-width:100%;height:auto}"
 )
 
 

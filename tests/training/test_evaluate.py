@@ -142,6 +142,15 @@ def test_report_and_table(doc: dict[str, Any]) -> None:
     assert "model" in text and "oracle" in text and "real relocations" in text
 
 
+def test_report_fits_a_phone_width(doc: dict[str, Any]) -> None:
+    """Wide tables scroll inside their own box and charts scale down, so a 390 px screen never
+    has to scroll the whole page sideways to read the real-case figures."""
+    page = RP.render_html(doc)
+    assert page.count("<table>") == page.count('<div class="wide"><table>') > 0
+    assert page.count("<svg") == page.count("viewBox=") > 0
+    assert ".wide{overflow-x:auto" in page and "svg{" in page and "max-width:100%;height:auto" in page
+
+
 def test_cli_evaluate_loads_world_and_bundle(
     monkeypatch: pytest.MonkeyPatch,
     bundle_path: Path,
