@@ -271,10 +271,20 @@ PURPOSE_PLATFORMS = frozenset({"trade_market", "logistics_hub", "data_center_bas
 KINDRED_FUNCTIONS: tuple[frozenset[str], ...] = (frozenset({"wholesale", "logistics"}),)
 
 
+# A site designated for public administration alone (the 副中心's 行政办公区, built for the
+# municipal Party and government bodies) is an office district of the state, not a business
+# park: it takes public bodies and nothing else, whatever kind of platform it is catalogued as.
+ADMINISTRATIVE_FUNCTIONS = frozenset({"administration"})
+
+
 def purpose_mask(platform_type: Any, designated: Sequence[str] | None) -> int:
     """Bitmask over ``S.FUNCTIONS`` of what a single-purpose site accepts; 0 when the park is
     not one (any function may go there) or when no designated function is known for it."""
-    if platform_type not in PURPOSE_PLATFORMS or not designated:
+    if not designated:
+        return 0
+    if set(designated) <= ADMINISTRATIVE_FUNCTIONS:
+        return function_mask(sorted(set(designated)))
+    if platform_type not in PURPOSE_PLATFORMS:
         return 0
     accepted = set(designated)
     for kin in KINDRED_FUNCTIONS:

@@ -5,8 +5,9 @@ so an officer can be told why a park is missing ("--explain-excluded").  A rule 
 own needs (pollution, land, distance, port) binds only when the officer gave that value: an
 imputed industry-typical value is a guess, good enough to rank on but not to rule a park out.
 The park's restricted industries always bind.  A site built for one trade (a wholesale market, a
-logistics hub, a data centre base; :func:`features.pairs.purpose_mask`) takes only the functions
-it was designated for, and binds when the officer gave the firm's functions.
+logistics hub, a data centre base) or for public administration alone (the 副中心's 行政办公区;
+:func:`features.pairs.purpose_mask`) takes only the functions it was designated for, and binds
+when the officer gave the firm's functions.
 """
 
 from __future__ import annotations

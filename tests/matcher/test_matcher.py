@@ -254,8 +254,11 @@ def test_single_purpose_sites_take_only_their_functions_when_the_functions_are_g
     assert not (markets | dc_bases) & set(ranking(result))
     some = removed[sorted(markets)[0]]
     assert "批发" in some.detail and "医疗" in some.detail, some.detail
-    # a general park is never removed by this rule
-    assert all(kind[p] in ("trade_market", "logistics_hub", "data_center_base") for p in removed)
+    # a general park is never removed by this rule (the administrative office district is a
+    # single-purpose site too: test_an_administrative_office_district_takes_only_public_bodies)
+    assert all(
+        kind[p] in ("trade_market", "logistics_hub", "data_center_base") or p == "BJ002" for p in removed
+    )
     # merchants keep the markets, and a logistics firm keeps them too (kindred functions)
     for functions in (["wholesale"], ["logistics"]):
         firm = {"name": "某商户", "industry_code": "5132", "functions": functions}
@@ -266,3 +269,32 @@ def test_single_purpose_sites_take_only_their_functions_when_the_functions_are_g
     guessed = matcher.recommend(unsaid, top=50, explain_excluded=True)
     assert "functions" in guessed.imputed
     assert not [e for e in guessed.excluded if e.rule == "purpose"]
+
+
+def test_an_administrative_office_district_takes_only_public_bodies(matcher: Matcher) -> None:
+    """The 行政办公区 is designated for the municipal Party and government bodies alone: a firm
+    whose functions the officer gave as anything else never sees it, whatever the platform."""
+    from features.pairs import function_mask, purpose_mask
+
+    parks = matcher.parks.set_index(S.PARK_ID)
+    offices = {
+        p for p in parks.index if list(parks.loc[p, S.DESIGNATED_FUNCTIONS] or []) == ["administration"]
+    }
+    assert offices == {"BJ002"}
+    assert purpose_mask("concentrated_receiving_area", ["administration"]) == function_mask(["administration"])
+    # a receiving area designated for administration among other functions is not single-purpose
+    assert purpose_mask("concentrated_receiving_area", ["administration", "headquarters"]) == 0
+    for firm in (
+        {"name": "某互联网公司数据中心", "industry_code": "6450", "functions": ["data_center"]},
+        {"name": "某民企总部", "industry_code": "7211", "functions": ["headquarters"]},
+        {"name": "某软件公司研发中心", "industry_code": "6513", "functions": ["rnd", "back_office"]},
+    ):
+        result = matcher.recommend(firm, top=50, explain_excluded=True)
+        removed = {e.park_id: e for e in result.excluded if e.rule == "purpose"}
+        assert "BJ002" in removed, firm["name"]
+        assert "行政" in removed["BJ002"].detail, removed["BJ002"].detail
+        assert "BJ002" not in ranking(result)
+    body = {"name": "某市属机关", "industry_code": "9221", "functions": ["administration"]}
+    kept = matcher.recommend(body, top=50, explain_excluded=True)
+    assert "BJ002" not in {e.park_id for e in kept.excluded}
+    assert "BJ002" in ranking(kept)

@@ -76,3 +76,13 @@ def test_a_hospital_headquarters_or_institute_never_gets_a_market_logistics_or_d
         assert recs
         wrong = [r.park_name for r in recs if kind[r.park_id] in single_purpose]
         assert not wrong, (firm["name"], wrong)
+
+
+def test_a_municipal_body_gets_the_sub_centre_office_district_in_its_top_3(matcher: Matcher) -> None:
+    """Every documented move of a municipal Party or government body went to the 行政办公区."""
+    for firm in (
+        {"name": "某市属机关", "industry_code": "9221", "functions": ["administration"]},
+        {"name": "某群团组织", "industry_code": "9513"},  # functions imputed from the division
+    ):
+        recs = top(matcher, firm)
+        assert "BJ002" in {r.park_id for r in recs}, (firm["name"], [r.park_name for r in recs])

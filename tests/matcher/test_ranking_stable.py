@@ -20,7 +20,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "58da93fbd677b0e28dec91acd6c610db2387d2ee7aa53898ba564424672e827b"
+EXPECTED_RANKING_SHA256 = "5ba64a581260e484f955287140bb374ab288c60b616155acc0829352e2d49d6e"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:
