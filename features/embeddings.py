@@ -27,11 +27,19 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.svm import LinearSVC
 
 from features import reference as R
 from features import schemas as S
 from features.persist import read_params, write_params
-from features.registry import Synonym, activity_divisions, has_content, scope_clauses, synonym_hits
+from features.registry import (
+    Synonym,
+    activity_divisions,
+    division_training_texts,
+    has_content,
+    scope_clauses,
+    synonym_hits,
+)
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -498,16 +506,40 @@ class Inference:
 
 
 class IndustryInferer:
-    """Nearest GB/T code for a description, by TF-IDF cosine to per-code centroids.
+    """Nearest GB/T code for a description, by TF-IDF cosine to per-code centroids, with the
+    division chosen together with a classifier trained on real labelled text.
 
     Centroids come from the code's names plus, when given, labelled example descriptions (the
     simulated firms), capped per code so common trades do not drown rare ones.
+
+    The centroids know the standard's wording and the simulator's, not how firms write: a listed
+    drug maker's scope scored as 65 software.  A linear SVM over the divisions
+    (``division_classifier``) is fitted on real text with known divisions (the standard's
+    explanatory notes and the listed companies' ``dev`` half, :func:`features.registry.
+    division_training_texts`) plus the class names and up to ``division_examples`` simulated
+    descriptions per division.  A text's division is the argmax of the classifier's decision value
+    plus ``division_weight`` × the best centroid score in the division; the class is the best
+    centroid score inside it.  ``division_c`` and ``division_weight`` were chosen by grouped 5-fold
+    cross-validation within the dev half (docs/industry_inference.md).
     """
 
-    def __init__(self, ngram_range: tuple[int, int] = (1, 3), max_examples_per_code: int = 20, seed: int = 0):
+    def __init__(
+        self,
+        ngram_range: tuple[int, int] = (1, 3),
+        max_examples_per_code: int = 20,
+        seed: int = 0,
+        division_classifier: bool = True,
+        division_c: float = 1.0,
+        division_weight: float = 2.0,
+        division_examples: int = 40,
+    ):
         self.ngram_range = ngram_range
         self.max_examples_per_code = max_examples_per_code
         self.seed = seed
+        self.division_classifier = division_classifier
+        self.division_c = division_c
+        self.division_weight = division_weight
+        self.division_examples = division_examples
 
     def fit(self, texts: Sequence[str] | None = None, codes: Sequence[str] | None = None) -> IndustryInferer:
         classes = sorted(c for c in R.numeric_industry_codes() if len(c) == 4)
@@ -537,9 +569,42 @@ class IndustryInferer:
         norms[norms == 0] = 1.0
         self.centroids_ = sp.csr_matrix(sp.diags(1.0 / norms) @ centroids, dtype=np.float32)
         self.classes_ = classes
-        for cache in ("_fast", "_section_masks"):  # scoring caches built from an earlier fit
+        self.division_vectorizer_: TfidfVectorizer | None = None
+        self.division_coef_: np.ndarray | None = None
+        self.division_intercept_: np.ndarray | None = None
+        self.division_classes_: list[str] = []
+        if self.division_classifier:
+            self._fit_divisions(classes, texts, codes)
+        for cache in ("_fast", "_section_masks", "_division_layout"):  # built from an earlier fit
             self.__dict__.pop(cache, None)
         return self
+
+    def _fit_divisions(
+        self, classes: Sequence[str], texts: Sequence[str] | None, codes: Sequence[str] | None
+    ) -> None:
+        docs, labels = division_training_texts()
+        docs += [industry_text(c) for c in classes]
+        labels += [c[:2] for c in classes]
+        if texts is not None and codes is not None:
+            rng = np.random.default_rng(self.seed)
+            used: dict[str, int] = {}
+            for k in rng.permutation(len(texts)):
+                div = str(codes[k])[:2]
+                text = str(texts[k])
+                if used.get(div, 0) >= self.division_examples or not has_content(text):
+                    continue
+                used[div] = used.get(div, 0) + 1
+                docs.append(text)
+                labels.append(div)
+        vec = TfidfVectorizer(
+            analyzer="char", ngram_range=self.ngram_range, sublinear_tf=True, min_df=2, dtype=np.float32
+        )
+        svm = LinearSVC(C=self.division_c, random_state=self.seed).fit(vec.fit_transform(docs), labels)
+        self.division_vectorizer_ = vec
+        # (vocabulary, divisions): a text's decision values are its TF-IDF row projected on it
+        self.division_coef_ = np.ascontiguousarray(svm.coef_.T, dtype=np.float32)
+        self.division_intercept_ = np.asarray(svm.intercept_, dtype=np.float32)
+        self.division_classes_ = [str(c) for c in svm.classes_]
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """Best class per text (the most frequent class for a text without content, kept for
@@ -565,6 +630,8 @@ class IndustryInferer:
             self._class_pos = {c: i for i, c in enumerate(self.classes_)}
             # transposed once: a CSR's transpose is CSC, which every product would convert back
             self._centroids_t = self.centroids_.T.tocsr()
+            vec = getattr(self, "division_vectorizer_", None)
+            self._division_fast = FastTfidf(vec) if vec is not None else None
         clean = _clean(texts)
         out: list[Inference] = []
         for start in range(0, len(clean), 1024):  # dense similarity blocks stay small
@@ -580,8 +647,14 @@ class IndustryInferer:
         w = sp.csr_matrix((weight, (owner, np.arange(len(units)))), shape=(len(clean), len(units)))
         raw = np.zeros((len(clean), len(self.classes_)))
         scores = np.zeros_like(raw)
+        fast_div, coef, intercept = self._division_fast, self.division_coef_, self.division_intercept_
+        divisions = fast_div is not None and coef is not None and intercept is not None
+        decision = np.zeros((len(clean), len(self.division_classes_) if divisions else 0))
         for start in range(0, len(units), UNIT_BLOCK):
             stop = min(start + UNIT_BLOCK, len(units))
+            if fast_div is not None and coef is not None and intercept is not None:
+                unit_dec = fast_div.project(units[start:stop], coef) + intercept
+                decision += w[:, start:stop] @ unit_dec.astype(np.float64)
             x = self._fast([with_hints(u, hits[k]) for k, u in enumerate(units[start:stop], start)])
             sims = np.asarray((x @ self._centroids_t).todense(), dtype=np.float64)
             boosted = sims.copy()
@@ -601,6 +674,7 @@ class IndustryInferer:
         norm[norm == 0] = 1.0
         raw /= norm[:, None]
         scores /= norm[:, None]
+        decision /= norm[:, None]
         terms: list[list[str]] = [[] for _ in clean]
         for u, unit_hits in enumerate(hits):
             for syn in unit_hits:
@@ -618,9 +692,27 @@ class IndustryInferer:
                     mask[self._prefix_positions(prefix)] = True
                 if mask.any():
                     score = np.where(mask, score, -np.inf)
-            j = int(np.argmax(score))
+            j = self._choose(score, decision[i]) if divisions else int(np.argmax(score))
             out.append(Inference(self.classes_[j], float(min(score[j], 1.0)), tuple(terms[i])))
         return out
+
+    def _choose(self, score: np.ndarray, decision: np.ndarray) -> int:
+        """The class: the best centroid score inside the division where the classifier's decision
+        value plus ``division_weight`` × the division's best centroid score is highest."""
+        starts, clf_col = self._division_layout
+        best = np.maximum.reduceat(score, starts)  # classes are sorted, so divisions are runs
+        clf = np.where(clf_col >= 0, decision[np.maximum(clf_col, 0)], -1e6)
+        d = int(np.argmax(clf + self.division_weight * best))
+        stop = starts[d + 1] if d + 1 < len(starts) else len(score)
+        return int(starts[d] + np.argmax(score[starts[d] : stop]))
+
+    @cached_property
+    def _division_layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first class position of each division, the classifier's column for it or -1)."""
+        divs = [c[:2] for c in self.classes_]
+        starts = np.array([k for k, d in enumerate(divs) if k == 0 or d != divs[k - 1]], dtype=np.int64)
+        col = {d: k for k, d in enumerate(self.division_classes_)}
+        return starts, np.array([col.get(divs[k], -1) for k in starts], dtype=np.int64)
 
     def _section_mask(self, lo: int, hi: int) -> np.ndarray:
         """1.0 for the classes of divisions ``lo``–``hi``, else 0.0; built once per section."""
@@ -659,19 +751,51 @@ class IndustryInferer:
         sp.save_npz(directory / "inferer_centroids.npz", self.centroids_)
         (directory / "inferer_classes.json").write_text(json.dumps(self.classes_), encoding="utf-8")
         params = write_params(self, directory / "inferer_params.json")
-        return [
+        files = [
             directory / "inferer_tfidf.json",
             directory / "inferer_centroids.npz",
             directory / "inferer_classes.json",
             params,
         ]
+        if self.division_vectorizer_ is not None and self.division_coef_ is not None:
+            assert self.division_intercept_ is not None
+            _save_tfidf(self.division_vectorizer_, directory / "inferer_division_tfidf.json")
+            np.save(directory / "inferer_division_coef.npy", self.division_coef_, allow_pickle=False)
+            (directory / "inferer_division.json").write_text(
+                json.dumps(
+                    {
+                        "classes": self.division_classes_,
+                        "intercept": [float(v) for v in self.division_intercept_],
+                    }
+                ),
+                encoding="utf-8",
+            )
+            files += [
+                directory / "inferer_division_tfidf.json",
+                directory / "inferer_division_coef.npy",
+                directory / "inferer_division.json",
+            ]
+        return files
 
     @classmethod
     def load(cls, directory: Path) -> IndustryInferer:
-        self = cls(**read_params(directory / "inferer_params.json", tuples=("ngram_range",)))
+        params = read_params(directory / "inferer_params.json", tuples=("ngram_range",))
+        # a bundle written before the division classifier existed has no such parameter
+        params.setdefault("division_classifier", False)
+        self = cls(**params)
         self.vectorizer_ = _load_tfidf(directory / "inferer_tfidf.json")
         self.centroids_ = sp.load_npz(directory / "inferer_centroids.npz").tocsr()
         self.classes_ = json.loads((directory / "inferer_classes.json").read_text(encoding="utf-8"))
+        self.division_vectorizer_ = None
+        self.division_coef_ = None
+        self.division_intercept_ = None
+        self.division_classes_ = []
+        if self.division_classifier:  # its files missing is an error, not a quieter model
+            head = json.loads((directory / "inferer_division.json").read_text(encoding="utf-8"))
+            self.division_vectorizer_ = _load_tfidf(directory / "inferer_division_tfidf.json")
+            self.division_coef_ = np.load(directory / "inferer_division_coef.npy", allow_pickle=False)
+            self.division_intercept_ = np.asarray(head["intercept"], dtype=np.float32)
+            self.division_classes_ = list(head["classes"])
         return self
 
 

@@ -418,6 +418,26 @@ def labelled_industry_texts() -> list[tuple[str, str, str]]:
     return out
 
 
+def division_training_texts() -> tuple[list[str], list[str]]:
+    """(texts, division) of real labelled text for the inferer's division classifier: the
+    standard's own explanatory notes (data/gbt4754_notes.csv, none of them among the 说明 texts
+    inference is measured on) and both texts of the listed companies' ``dev`` half (the ``test``
+    half, the relocation corpus and the measured 说明 texts are never fitted on)."""
+    texts: list[str] = []
+    divisions: list[str] = []
+    notes = R._read_csv(R.data_file("gbt4754_notes.csv"))
+    for text, code in zip(notes["text"], notes["code_4"], strict=True):
+        if has_content(text):
+            texts.append(text)
+            divisions.append(code.strip()[:2])
+    listed = R._read_csv(R.data_file("labelled_listed_companies.csv"))
+    for text, code, half in zip(listed["text"], listed["code_2"], listed["half"], strict=True):
+        if half == "dev" and has_content(text):
+            texts.append(text)
+            divisions.append(code.strip())
+    return texts, divisions
+
+
 def search_codes(query: str) -> list[tuple[str, str]]:
     """Codes a search term points to through the synonym table, with the term that matched:
     ``industries --search 冷链`` and ``GET /v1/industries?q=冷链`` find 5930 低温仓储 though no

@@ -69,8 +69,9 @@ def case_firms(cases: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
     and the positions of the cases kept (a case without an industry code cannot be placed)."""
     coded = [i for i, c in enumerate(cases["industry_code"].astype(str)) if c.strip()]
     cols = columns_from_records(relocation_records(cases.iloc[coded]))
-    # a report that names only a division gets its 小类 from the GB/T names alone
-    inferer = IndustryInferer().fit()
+    # a report that names only a division gets its 小类 from the GB/T names alone (the division
+    # is given, so the division classifier would have nothing to choose)
+    inferer = IndustryInferer(division_classifier=False).fit()
     batch, _errors = prepare(cols, Priors.from_frame(load_priors()), inferer, rows=np.asarray(coded))
     kept = [int(r) for r in batch.rows]
     frame = pd.DataFrame({k: list(v) for k, v in batch.cols.items()})

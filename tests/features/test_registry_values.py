@@ -4,7 +4,9 @@ texts without content and the inferer's confidence."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,9 @@ from features.embeddings import IndustryInferer, Inference, scoring_units, with_
 from features.registry import (
     activity_divisions,
     credit_code_outside_beijing,
+    division_training_texts,
+    has_content,
+    labelled_industry_texts,
     origin_from_address,
     parse_headcount,
     parse_origin,
@@ -187,7 +192,14 @@ def test_headcount_bands() -> None:
 
 @pytest.fixture(scope="module")
 def standard_inferer() -> IndustryInferer:
-    """Fitted on the standard's own names only: what the synonym table adds is then visible."""
+    """Fitted on the standard's own names only, with no division classifier: what the synonym
+    table, the item-by-item reading and the activity words add to the centroids is then visible."""
+    return IndustryInferer(division_classifier=False).fit()
+
+
+@pytest.fixture(scope="module")
+def division_inferer() -> IndustryInferer:
+    """The standard's names, and the division classifier fitted on the real labelled text."""
     return IndustryInferer().fit()
 
 
@@ -271,3 +283,49 @@ def test_the_activity_word_decides_the_section(
     monkeypatch.setattr("features.embeddings.ACTIVITY_BOOST", 0.0)
     plain = standard_inferer.infer([text])[0].code
     assert plain is not None and not low <= int(plain[:2]) <= high
+
+
+def test_the_division_classifier_is_fitted_on_real_text_never_on_the_measured_halves() -> None:
+    texts, divisions = division_training_texts()
+    assert len(texts) == len(divisions) > 1000
+    measured = {t for t, _, name in labelled_industry_texts() if not name.endswith("_dev")}
+    assert not measured & set(texts)  # test halves, relocation corpus, measured 说明 texts
+    dev = {t for t, _, name in labelled_industry_texts() if name.endswith("_dev")}
+    assert dev <= set(texts) | {t for t in dev if not has_content(t)}
+    assert all(len(d) == 2 and d.isdigit() for d in divisions)
+
+
+def test_the_classifier_picks_the_division_and_the_centroids_the_class(
+    division_inferer: IndustryInferer, standard_inferer: IndustryInferer
+) -> None:
+    texts = [PHARMA_SCOPE, "保健品生产", "冷链物流", "滑动轴承与齿轮", "🙂"]
+    got = division_inferer.infer(texts)
+    assert got[-1].code is None  # no content, no code, with or without the classifier
+    for text, res in zip(texts[:-1], got[:-1], strict=True):
+        assert res.code is not None
+        # the class is the best centroid score inside the chosen division
+        alone = standard_inferer.infer([text], allowed=[[res.code[:2]]])[0]
+        assert alone.code == res.code, text
+    assert got[0].code is not None and got[0].code[:2] == "27"
+    # a code's allowed prefixes still bind: the division is chosen among them
+    limited = division_inferer.infer([PHARMA_SCOPE], allowed=[["51"]])[0]
+    assert limited.code is not None and limited.code.startswith("51")
+
+
+def test_a_bundle_without_a_division_classifier_still_infers(
+    division_inferer: IndustryInferer, tmp_path: Path
+) -> None:
+    division_inferer.save(tmp_path)
+    (tmp_path / "inferer_division_coef.npy").unlink()
+    with pytest.raises(FileNotFoundError):  # a classifier whose files are gone is not dropped quietly
+        IndustryInferer.load(tmp_path)
+    # a bundle written before the classifier: neither its files nor its parameters
+    for name in ("inferer_division.json", "inferer_division_tfidf.json"):
+        (tmp_path / name).unlink()
+    params = json.loads((tmp_path / "inferer_params.json").read_text(encoding="utf-8"))
+    params = {k: v for k, v in params.items() if not k.startswith("division_")}
+    (tmp_path / "inferer_params.json").write_text(json.dumps(params), encoding="utf-8")
+    old = IndustryInferer.load(tmp_path)
+    assert old.division_coef_ is None
+    assert [r.code for r in old.infer(["滑动轴承与齿轮", "🙂"])][1] is None
+    assert old.infer(["滑动轴承与齿轮"])[0].code is not None

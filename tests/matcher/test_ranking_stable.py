@@ -20,7 +20,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "5ba64a581260e484f955287140bb374ab288c60b616155acc0829352e2d49d6e"
+EXPECTED_RANKING_SHA256 = "84f55a0ba432c99786c8d2eb382b1974ff7810832e786eabe37741dcc257e82d"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:
