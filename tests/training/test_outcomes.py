@@ -63,10 +63,12 @@ def test_the_fingerprint_is_stable_and_changes_with_any_outcome() -> None:
 
 def test_groups_label_the_recorded_parks_even_where_retrieval_did_not_return_them(matcher: Matcher) -> None:
     ids = [str(p) for p in matcher.park_arrays.ids]
-    # the park retrieval ranks last for the pharma firm is still a candidate once recorded
+    # a park retrieval did not return for the pharma firm (and no hard rule removes: such a park
+    # is never added) is still a candidate once recorded
     probe = outcome_groups(matcher, outcome_frame([rec(1, ids[0], "shortlisted", PHARMA)]))
     retrieved = {ids[p] for p in probe.cand[0] if p >= 0}
-    far = next(p for p in ids if p not in retrieved)
+    removed = {e.park_id for e in matcher.recommend(PHARMA, explain_excluded=True).excluded}
+    far = next(p for p in ids if p not in retrieved and p not in removed)
     df = outcome_frame(
         [
             rec(1, far, "signed", PHARMA),
@@ -159,7 +161,9 @@ def test_a_stored_profile_validation_now_refuses_is_skipped_and_the_rest_still_l
     instead of failing, and every other firm's group is still built."""
     ids = [str(p) for p in matcher.park_arrays.ids]
     stale = {"name": "某旧记录企业", "industry_code": "99"}  # no such GB/T 4754-2017 division
-    df = outcome_frame([rec(1, ids[0], "signed", stale), rec(2, ids[1], "signed", PHARMA, 1)])
+    removed = {e.park_id for e in matcher.recommend(PHARMA, explain_excluded=True).excluded}
+    open_park = next(p for p in ids[1:] if p not in removed)  # one no hard rule removes for it
+    df = outcome_frame([rec(1, ids[0], "signed", stale), rec(2, open_park, "signed", PHARMA, 1)])
     groups = outcome_groups(matcher, df)
     assert len(groups.labels) == 1
     assert groups.firms["profile"].iloc[0]["industry_code"] == "2710"
