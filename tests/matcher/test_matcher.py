@@ -281,7 +281,8 @@ def test_an_administrative_office_district_takes_only_public_bodies(matcher: Mat
         p for p in parks.index if list(parks.loc[p, S.DESIGNATED_FUNCTIONS] or []) == ["administration"]
     }
     assert offices == {"BJ002"}
-    assert purpose_mask("concentrated_receiving_area", ["administration"]) == function_mask(["administration"])
+    admin = function_mask(["administration"])
+    assert purpose_mask("concentrated_receiving_area", ["administration"]) == admin
     # a receiving area designated for administration among other functions is not single-purpose
     assert purpose_mask("concentrated_receiving_area", ["administration", "headquarters"]) == 0
     for firm in (
