@@ -647,14 +647,13 @@ class IndustryInferer:
         w = sp.csr_matrix((weight, (owner, np.arange(len(units)))), shape=(len(clean), len(units)))
         raw = np.zeros((len(clean), len(self.classes_)))
         scores = np.zeros_like(raw)
-        fast_div, coef, intercept = self._division_fast, self.division_coef_, self.division_intercept_
-        divisions = fast_div is not None and coef is not None and intercept is not None
+        divisions = self._division_fast is not None
         decision = np.zeros((len(clean), len(self.division_classes_) if divisions else 0))
         for start in range(0, len(units), UNIT_BLOCK):
             stop = min(start + UNIT_BLOCK, len(units))
-            if fast_div is not None and coef is not None and intercept is not None:
-                unit_dec = fast_div.project(units[start:stop], coef) + intercept
-                decision += w[:, start:stop] @ unit_dec.astype(np.float64)
+            unit_dec = self._division_decisions(units[start:stop])
+            if unit_dec is not None:
+                decision += w[:, start:stop] @ unit_dec
             x = self._fast([with_hints(u, hits[k]) for k, u in enumerate(units[start:stop], start)])
             sims = np.asarray((x @ self._centroids_t).todense(), dtype=np.float64)
             boosted = sims.copy()
@@ -695,6 +694,13 @@ class IndustryInferer:
             j = self._choose(score, decision[i]) if divisions else int(np.argmax(score))
             out.append(Inference(self.classes_[j], float(min(score[j], 1.0)), tuple(terms[i])))
         return out
+
+    def _division_decisions(self, units: Sequence[str]) -> np.ndarray | None:
+        """(units, divisions) the classifier's decision values; None without a classifier."""
+        fast, coef, intercept = self._division_fast, self.division_coef_, self.division_intercept_
+        if fast is None or coef is None or intercept is None:
+            return None
+        return (fast.project(units, coef) + intercept).astype(np.float64)
 
     def _choose(self, score: np.ndarray, decision: np.ndarray) -> int:
         """The class: the best centroid score inside the division where the classifier's decision
