@@ -266,6 +266,15 @@ class ParkArrays:
 # centre base's power and cooling serve the functions they were designated for and nothing else.
 # A hospital or a headquarters is never sent there, however close its county's precedents are.
 PURPOSE_PLATFORMS = frozenset({"trade_market", "logistics_hub", "data_center_base"})
+# What such a site takes when the catalogue states no designation for it: the trade it was built
+# for.  The platform type is itself a catalogue fact (a 商贸城 is a market whether or not a
+# designation document was found), so 固安's 国际商贸城 or a 内陆港 is never offered to a software
+# firm or a hospital; a stated designation, when there is one, says which functions instead.
+PURPOSE_OF_PLATFORM: dict[str, frozenset[str]] = {
+    "trade_market": frozenset({"wholesale"}),
+    "logistics_hub": frozenset({"logistics"}),
+    "data_center_base": frozenset({"data_center"}),
+}
 # Functions a site of one of them also accepts: a market's merchants need its warehousing and a
 # logistics hub hosts distribution wholesale (documented: 新发地's sites are both).
 KINDRED_FUNCTIONS: tuple[frozenset[str], ...] = (frozenset({"wholesale", "logistics"}),)
@@ -279,14 +288,13 @@ ADMINISTRATIVE_FUNCTIONS = frozenset({"administration"})
 
 def purpose_mask(platform_type: Any, designated: Sequence[str] | None) -> int:
     """Bitmask over ``S.FUNCTIONS`` of what a single-purpose site accepts; 0 when the park is
-    not one (any function may go there) or when no designated function is known for it."""
-    if not designated:
-        return 0
-    if set(designated) <= ADMINISTRATIVE_FUNCTIONS:
+    not one (any function may go there).  A market, logistics hub or data centre base with no
+    known designation takes its platform's trade (:data:`PURPOSE_OF_PLATFORM`)."""
+    if designated and set(designated) <= ADMINISTRATIVE_FUNCTIONS:
         return function_mask(sorted(set(designated)))
     if platform_type not in PURPOSE_PLATFORMS:
         return 0
-    accepted = set(designated)
+    accepted = set(designated) if designated else set(PURPOSE_OF_PLATFORM[str(platform_type)])
     for kin in KINDRED_FUNCTIONS:
         if accepted & kin:
             accepted |= kin

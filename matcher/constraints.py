@@ -6,8 +6,9 @@ own needs (pollution, land, distance, port) binds only when the officer gave tha
 imputed industry-typical value is a guess, good enough to rank on but not to rule a park out.
 The park's restricted industries always bind.  A site built for one trade (a wholesale market, a
 logistics hub, a data centre base) or for public administration alone (the 副中心's 行政办公区;
-:func:`features.pairs.purpose_mask`) takes only the functions it was designated for, and binds
-when the officer gave the firm's functions.
+:func:`features.pairs.purpose_mask`) takes only the functions it was designated for, or, with no
+designation on record, its platform's own trade; it binds when the officer gave the firm's
+functions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from features import schemas as S
 from features.pairs import FirmArrays, ParkArrays
 from features.validation import function_label
+from matcher.explain import PLATFORM_TYPE_CN
 
 # Rule codes; 0 means feasible.  The order is the order in which a removal is attributed.
 RULES: tuple[str, ...] = ("restricted_industry", "pollution", "land", "distance", "port", "purpose")
@@ -66,10 +68,13 @@ def explain_rule(code: int, firms: FirmArrays, parks: ParkArrays, i: int, p: int
     elif rule == "distance":
         detail = f"距北京{pn['distance'][p]:.0f}公里，超过企业上限{fn['max_distance'][i]:.0f}公里"
     elif rule == "purpose":
-        detail = (
-            f"园区专门承接{_function_words(int(pn['purpose'][p]))}，"
-            f"企业迁移的是{_function_words(int(firms.fn_mask[i]))}"
-        )
+        takes = _function_words(int(pn["purpose"][p]))
+        moves = _function_words(int(firms.fn_mask[i]))
+        if int(pn["designated"][p]):
+            detail = f"园区专门承接{takes}，企业迁移的是{moves}"
+        else:  # no designation found: the site's platform type says what it takes
+            kind = PLATFORM_TYPE_CN.get(str(parks.frame[S.PLATFORM_TYPE].iloc[p]), "专门场地")
+            detail = f"园区是{kind}（未查到定向承接文件），按其类型承接{takes}，企业迁移的是{moves}"
     else:
         detail = RULE_TEXT[rule]
     return rule, detail

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from features import schemas as S
 from features.pairs import purpose_masks
 
-VERSION = "synth-1.2"
+VERSION = "synth-1.3"
 YEARS: tuple[int, ...] = tuple(range(2014, 2025))
 INFEASIBLE = -1e6  # oracle score of a pair the firm could not choose (finite so metrics stay defined)
 CHUNK = 1024

@@ -271,6 +271,35 @@ def test_single_purpose_sites_take_only_their_functions_when_the_functions_are_g
     assert not [e for e in guessed.excluded if e.rule == "purpose"]
 
 
+def test_a_market_or_hub_without_a_stated_designation_takes_its_own_trade(matcher: Matcher) -> None:
+    """固安's 国际商贸城 and the 内陆港s state no designation document, yet a clothing market is
+    no place for a software firm: the platform type decides, and the removal says so."""
+    from features.pairs import function_mask, purpose_mask
+
+    parks = matcher.parks.set_index(S.PARK_ID)
+    kind = parks[S.PLATFORM_TYPE]
+    bare = {
+        p
+        for p in parks.index
+        if kind[p] in ("trade_market", "logistics_hub", "data_center_base")
+        and not list(parks.loc[p, S.DESIGNATED_FUNCTIONS] or [])
+    }
+    assert {"HE097", "HE013"} <= bare
+    trade = function_mask(["logistics", "wholesale"])
+    assert purpose_mask("trade_market", []) == trade == purpose_mask("logistics_hub", None)
+    assert purpose_mask("data_center_base", []) == function_mask(["data_center"])
+    assert purpose_mask("industrial_park", []) == 0  # a general park stays open to every function
+    software = {"name": "某软件公司", "industry_code": "6513", "functions": ["rnd", "back_office"]}
+    result = matcher.recommend(software, top=50, explain_excluded=True)
+    removed = {e.park_id: e for e in result.excluded if e.rule == "purpose"}
+    assert bare <= set(removed)
+    assert not bare & set(ranking(result))
+    assert "未查到定向承接文件" in removed["HE097"].detail and "商贸市场" in removed["HE097"].detail
+    merchant = {"name": "某服装商户", "industry_code": "5132", "functions": ["wholesale"]}
+    kept = matcher.recommend(merchant, top=50, explain_excluded=True)
+    assert not {e.park_id for e in kept.excluded if e.rule == "purpose"} & bare
+
+
 def test_an_administrative_office_district_takes_only_public_bodies(matcher: Matcher) -> None:
     """The 行政办公区 is designated for the municipal Party and government bodies alone: a firm
     whose functions the officer gave as anything else never sees it, whatever the platform."""

@@ -20,7 +20,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "84f55a0ba432c99786c8d2eb382b1974ff7810832e786eabe37741dcc257e82d"
+EXPECTED_RANKING_SHA256 = "fbd7477ad91a2ba0c12453e2f27ce5c467e2f0d8805e8779919cc60c0044654c"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:
