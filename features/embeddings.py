@@ -14,8 +14,10 @@ Three learned stages, each in scikit-learn's idiom (settings in ``__init__``, ``
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ from features.persist import read_params, write_params
 from features.registry import (
     Synonym,
     activity_divisions,
-    division_training_texts,
+    division_training_groups,
     has_content,
     scope_clauses,
     synonym_hits,
@@ -448,8 +450,16 @@ def industry_text(code: str) -> str:
 # matches 3D打印 to 3749 航空航天器 on shared characters, and `industries --search` finds nothing.
 SYNONYM_BOOST = 0.25
 # Below this cosine similarity to the best class the guess is shown as uncertain (估, 待核实) and the
-# firm gets a warning; chosen on the labelled set in docs/industry_inference.md.
+# firm gets a warning; chosen on the labelled set in docs/industry_inference.md.  It applies to an
+# inferer without a calibrated division classifier (bundles written before it).
 CONFIDENCE_THRESHOLD = 0.35
+# With the division classifier, the confidence is the probability that the inferred division is
+# right, calibrated on the classifier's out-of-fold leads over the next division for the listed
+# companies' dev half (``division_calibration``): the cosine above separates right from wrong
+# guesses on registry scopes no better than chance (docs/industry_inference.md), the lead does.
+# A guess more likely wrong than right is shown as uncertain.
+CALIBRATED_THRESHOLD = 0.5
+CALIBRATION_FOLDS = 5
 
 
 def with_hints(text: str, hits: Sequence[Synonym] | None = None) -> str:
@@ -499,10 +509,18 @@ class Inference:
     code: str | None
     confidence: float
     synonyms: tuple[str, ...] = ()
+    # True when ``confidence`` is the calibrated probability that the division is right (else a
+    # cosine similarity); ``margin`` is the classifier's lead over the next division, NaN without one
+    calibrated: bool = False
+    margin: float = float("nan")
+
+    @property
+    def threshold(self) -> float:
+        return CALIBRATED_THRESHOLD if self.calibrated else CONFIDENCE_THRESHOLD
 
     @property
     def uncertain(self) -> bool:
-        return self.code is not None and self.confidence < CONFIDENCE_THRESHOLD
+        return self.code is not None and self.confidence < self.threshold
 
 
 class IndustryInferer:
@@ -521,6 +539,10 @@ class IndustryInferer:
     plus ``division_weight`` × the best centroid score in the division; the class is the best
     centroid score inside it.  ``division_c`` and ``division_weight`` were chosen by grouped 5-fold
     cross-validation within the dev half (docs/industry_inference.md).
+
+    ``division_calibration`` turns the division's lead over the next one into the probability that
+    the division is right: a logistic fit (``calibration_``) on out-of-fold leads for the listed
+    companies' dev half, each company scored by a classifier fitted without its texts.
     """
 
     def __init__(
@@ -532,6 +554,7 @@ class IndustryInferer:
         division_c: float = 1.0,
         division_weight: float = 2.0,
         division_examples: int = 40,
+        division_calibration: bool = True,
     ):
         self.ngram_range = ngram_range
         self.max_examples_per_code = max_examples_per_code
@@ -540,6 +563,7 @@ class IndustryInferer:
         self.division_c = division_c
         self.division_weight = division_weight
         self.division_examples = division_examples
+        self.division_calibration = division_calibration
 
     def fit(self, texts: Sequence[str] | None = None, codes: Sequence[str] | None = None) -> IndustryInferer:
         classes = sorted(c for c in R.numeric_industry_codes() if len(c) == 4)
@@ -573,18 +597,26 @@ class IndustryInferer:
         self.division_coef_: np.ndarray | None = None
         self.division_intercept_: np.ndarray | None = None
         self.division_classes_: list[str] = []
+        self.calibration_: tuple[float, float] | None = None
+        self._clear_caches()
         if self.division_classifier:
-            self._fit_divisions(classes, texts, codes)
-        for cache in ("_fast", "_section_masks", "_division_layout"):  # built from an earlier fit
-            self.__dict__.pop(cache, None)
+            real, real_labels, groups = division_training_groups()
+            extra, extra_labels = self._division_extras(classes, texts, codes)
+            self._set_divisions(*self._fit_divisions(real + extra, real_labels + extra_labels))
+            if self.division_calibration:
+                self.calibration_ = self._fit_calibration(real, real_labels, groups, extra, extra_labels)
         return self
 
-    def _fit_divisions(
+    def _clear_caches(self) -> None:
+        for cache in ("_fast", "_section_masks", "_division_layout"):  # built from an earlier fit
+            self.__dict__.pop(cache, None)
+
+    def _division_extras(
         self, classes: Sequence[str], texts: Sequence[str] | None, codes: Sequence[str] | None
-    ) -> None:
-        docs, labels = division_training_texts()
-        docs += [industry_text(c) for c in classes]
-        labels += [c[:2] for c in classes]
+    ) -> tuple[list[str], list[str]]:
+        """The class names and up to ``division_examples`` simulated descriptions per division."""
+        docs = [industry_text(c) for c in classes]
+        labels = [c[:2] for c in classes]
         if texts is not None and codes is not None:
             rng = np.random.default_rng(self.seed)
             used: dict[str, int] = {}
@@ -596,15 +628,80 @@ class IndustryInferer:
                 used[div] = used.get(div, 0) + 1
                 docs.append(text)
                 labels.append(div)
+        return docs, labels
+
+    def _fit_divisions(
+        self, docs: Sequence[str], labels: Sequence[str]
+    ) -> tuple[TfidfVectorizer, np.ndarray, np.ndarray, list[str]]:
+        """The division classifier: (vectorizer, (vocabulary, divisions) coefficients, intercepts,
+        divisions); a text's decision values are its TF-IDF row projected on the coefficients."""
         vec = TfidfVectorizer(
             analyzer="char", ngram_range=self.ngram_range, sublinear_tf=True, min_df=2, dtype=np.float32
         )
         svm = LinearSVC(C=self.division_c, random_state=self.seed).fit(vec.fit_transform(docs), labels)
+        return (
+            vec,
+            np.ascontiguousarray(svm.coef_.T, dtype=np.float32),
+            np.asarray(svm.intercept_, dtype=np.float32),
+            [str(c) for c in svm.classes_],
+        )
+
+    def _set_divisions(
+        self, vec: TfidfVectorizer, coef: np.ndarray, intercept: np.ndarray, classes: list[str]
+    ) -> None:
         self.division_vectorizer_ = vec
-        # (vocabulary, divisions): a text's decision values are its TF-IDF row projected on it
-        self.division_coef_ = np.ascontiguousarray(svm.coef_.T, dtype=np.float32)
-        self.division_intercept_ = np.asarray(svm.intercept_, dtype=np.float32)
-        self.division_classes_ = [str(c) for c in svm.classes_]
+        self.division_coef_ = coef
+        self.division_intercept_ = intercept
+        self.division_classes_ = classes
+        self._clear_caches()
+
+    def _fit_calibration(
+        self,
+        real: list[str],
+        real_labels: list[str],
+        groups: list[str],
+        extra: list[str],
+        extra_labels: list[str],
+    ) -> tuple[float, float] | None:
+        """(intercept, slope) of P(division right | lead over the next division), fitted on the
+        listed companies' texts, each scored by a classifier fitted without its company
+        (:data:`CALIBRATION_FOLDS` folds by company; the notes and extras always train).  None
+        when the leads do not rank right above wrong (a slope ≤ 0)."""
+        from sklearn.linear_model import LogisticRegression
+
+        listed = [k for k, g in enumerate(groups) if g.startswith("listed:")]
+        if len(listed) < 2 * CALIBRATION_FOLDS:
+            return None
+        fold = {k: zlib.crc32(groups[k].encode()) % CALIBRATION_FOLDS for k in listed}
+        probe = copy.copy(self)
+        probe.calibration_ = None
+        margins: list[float] = []
+        right: list[bool] = []
+        for f in range(CALIBRATION_FOLDS):
+            held = [k for k in listed if fold[k] == f]
+            held_set = set(held)
+            keep = [k for k in range(len(real)) if k not in held_set]
+            probe._set_divisions(
+                *self._fit_divisions(
+                    [real[k] for k in keep] + extra, [real_labels[k] for k in keep] + extra_labels
+                )
+            )
+            for k, res in zip(held, probe.infer([real[k] for k in held]), strict=True):
+                if res.code is not None and np.isfinite(res.margin):
+                    margins.append(res.margin)
+                    right.append(res.code[:2] == real_labels[k])
+        if len(set(right)) < 2:
+            return None
+        fit = LogisticRegression(C=1e6).fit(np.asarray(margins)[:, None], np.asarray(right))
+        slope = float(fit.coef_[0, 0])
+        return (float(fit.intercept_[0]), slope) if slope > 0 else None
+
+    def calibrated_confidence(self, margin: float) -> float:
+        """P(division right) for a lead of ``margin`` over the next division (1.0 when no other
+        division was allowed)."""
+        assert self.calibration_ is not None
+        a, b = self.calibration_
+        return float(1.0 / (1.0 + np.exp(-(a + b * margin)))) if np.isfinite(margin) else 1.0
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """Best class per text (the most frequent class for a text without content, kept for
@@ -691,8 +788,15 @@ class IndustryInferer:
                     mask[self._prefix_positions(prefix)] = True
                 if mask.any():
                     score = np.where(mask, score, -np.inf)
-            j = self._choose(score, decision[i]) if divisions else int(np.argmax(score))
-            out.append(Inference(self.classes_[j], float(min(score[j], 1.0)), tuple(terms[i])))
+            if divisions:
+                j, margin = self._choose(score, decision[i])
+            else:
+                j, margin = int(np.argmax(score)), float("nan")
+            if self.calibration_ is not None:
+                confidence, calibrated = self.calibrated_confidence(margin), True
+            else:
+                confidence, calibrated = float(min(score[j], 1.0)), False
+            out.append(Inference(self.classes_[j], confidence, tuple(terms[i]), calibrated, margin))
         return out
 
     def _division_decisions(self, units: Sequence[str]) -> np.ndarray | None:
@@ -702,15 +806,19 @@ class IndustryInferer:
             return None
         return (fast.project(units, coef) + intercept).astype(np.float64)
 
-    def _choose(self, score: np.ndarray, decision: np.ndarray) -> int:
+    def _choose(self, score: np.ndarray, decision: np.ndarray) -> tuple[int, float]:
         """The class: the best centroid score inside the division where the classifier's decision
-        value plus ``division_weight`` × the division's best centroid score is highest."""
+        value plus ``division_weight`` × the division's best centroid score is highest; and that
+        division's lead over the next (infinite when the allowed prefixes leave only one)."""
         starts, clf_col = self._division_layout
         best = np.maximum.reduceat(score, starts)  # classes are sorted, so divisions are runs
         clf = np.where(clf_col >= 0, decision[np.maximum(clf_col, 0)], -1e6)
-        d = int(np.argmax(clf + self.division_weight * best))
+        combined = clf + self.division_weight * best
+        d = int(np.argmax(combined))
+        runner_up = np.max(np.delete(combined, d)) if len(combined) > 1 else -np.inf
+        margin = float(combined[d] - runner_up) if np.isfinite(runner_up) else float("inf")
         stop = starts[d + 1] if d + 1 < len(starts) else len(score)
-        return int(starts[d] + np.argmax(score[starts[d] : stop]))
+        return int(starts[d] + np.argmax(score[starts[d] : stop])), margin
 
     @cached_property
     def _division_layout(self) -> tuple[np.ndarray, np.ndarray]:
@@ -772,6 +880,7 @@ class IndustryInferer:
                     {
                         "classes": self.division_classes_,
                         "intercept": [float(v) for v in self.division_intercept_],
+                        "calibration": None if self.calibration_ is None else list(self.calibration_),
                     }
                 ),
                 encoding="utf-8",
@@ -788,6 +897,7 @@ class IndustryInferer:
         params = read_params(directory / "inferer_params.json", tuples=("ngram_range",))
         # a bundle written before the division classifier existed has no such parameter
         params.setdefault("division_classifier", False)
+        params.setdefault("division_calibration", False)
         self = cls(**params)
         self.vectorizer_ = _load_tfidf(directory / "inferer_tfidf.json")
         self.centroids_ = sp.load_npz(directory / "inferer_centroids.npz").tocsr()
@@ -796,12 +906,18 @@ class IndustryInferer:
         self.division_coef_ = None
         self.division_intercept_ = None
         self.division_classes_ = []
+        self.calibration_ = None
         if self.division_classifier:  # its files missing is an error, not a quieter model
             head = json.loads((directory / "inferer_division.json").read_text(encoding="utf-8"))
             self.division_vectorizer_ = _load_tfidf(directory / "inferer_division_tfidf.json")
             self.division_coef_ = np.load(directory / "inferer_division_coef.npy", allow_pickle=False)
             self.division_intercept_ = np.asarray(head["intercept"], dtype=np.float32)
             self.division_classes_ = list(head["classes"])
+            calibration = head.get("calibration")
+            if self.division_calibration and calibration is None:
+                raise ValueError(f"{directory}: division_calibration is set but no calibration was saved")
+            if calibration is not None:
+                self.calibration_ = (float(calibration[0]), float(calibration[1]))
         return self
 
 

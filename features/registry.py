@@ -423,19 +423,32 @@ def division_training_texts() -> tuple[list[str], list[str]]:
     standard's own explanatory notes (data/gbt4754_notes.csv, none of them among the 说明 texts
     inference is measured on) and both texts of the listed companies' ``dev`` half (the ``test``
     half, the relocation corpus and the measured 说明 texts are never fitted on)."""
+    texts, divisions, _ = division_training_groups()
+    return texts, divisions
+
+
+def division_training_groups() -> tuple[list[str], list[str], list[str]]:
+    """:func:`division_training_texts` with each text's group: ``note:<code>#<k>`` for a note,
+    ``listed:<stock code>`` for a listed company's texts (its scope and its 主营业务 together), so
+    that cross-validation never scores a company on a classifier fitted on its other text."""
     texts: list[str] = []
     divisions: list[str] = []
+    groups: list[str] = []
     notes = R._read_csv(R.data_file("gbt4754_notes.csv"))
-    for text, code in zip(notes["text"], notes["code_4"], strict=True):
+    for k, (text, code) in enumerate(zip(notes["text"], notes["code_4"], strict=True)):
         if has_content(text):
             texts.append(text)
             divisions.append(code.strip()[:2])
+            groups.append(f"note:{code.strip()}#{k}")
     listed = R._read_csv(R.data_file("labelled_listed_companies.csv"))
-    for text, code, half in zip(listed["text"], listed["code_2"], listed["half"], strict=True):
+    for text, code, half, stock in zip(
+        listed["text"], listed["code_2"], listed["half"], listed["stock_code"], strict=True
+    ):
         if half == "dev" and has_content(text):
             texts.append(text)
             divisions.append(code.strip())
-    return texts, divisions
+            groups.append(f"listed:{stock}")
+    return texts, divisions, groups
 
 
 def search_codes(query: str) -> list[tuple[str, str]]:

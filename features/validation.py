@@ -35,7 +35,7 @@ import pandas as pd
 
 from features import reference as R
 from features import schemas as S
-from features.embeddings import CONFIDENCE_THRESHOLD, Inference
+from features.embeddings import Inference
 from features.registry import (
     FUNCTION_ZH,
     STATUS_WARNINGS,
@@ -645,6 +645,9 @@ def settle_industry(batch: FirmBatch, infer_industry: IndustryInferer | None) ->
     conf = c.get(S.INDUSTRY_CONFIDENCE)
     if conf is None:
         conf = c[S.INDUSTRY_CONFIDENCE] = np.full(n, np.nan)
+    unsure = c.get(S.INDUSTRY_UNCERTAIN)
+    if unsure is None:
+        unsure = c[S.INDUSTRY_UNCERTAIN] = np.zeros(n, dtype=bool)
     todo = [i for i in range(n) if plans[i][0] in (INFER, REUSED) or not c[S.INDUSTRY_CODE][i]]
     if todo:
         if infer_industry is None:
@@ -674,10 +677,15 @@ def settle_industry(batch: FirmBatch, infer_industry: IndustryInferer | None) ->
             c[S.INDUSTRY_CODE][i] = res.code
             conf[i] = res.confidence
             imputed[i].append(S.INDUSTRY_CODE)
-            if res.confidence < CONFIDENCE_THRESHOLD:
+            if res.uncertain:
+                unsure[i] = True
+                how = (
+                    f"行业大类推断正确的把握约 {res.confidence:.0%}"
+                    if res.calibrated
+                    else f"相似度 {res.confidence:.2f}"
+                )
                 batch.warnings[i].append(
-                    f"行业由经营范围推断为 {_code_name(res.code)}，把握不大（相似度 {res.confidence:.2f}），"
-                    "请核实或填写行业代码"
+                    f"行业由经营范围推断为 {_code_name(res.code)}，把握不大（{how}），请核实或填写行业代码"
                 )
     return failed
 
@@ -795,11 +803,11 @@ def imputed_values(batch: FirmBatch, i: int) -> dict[str, str]:
     """The value used for each imputed field of firm ``i``, as an officer reads it, marked 估
     (an inferred code with low confidence is marked 估，待核实)."""
     out: dict[str, str] = {}
-    conf = batch.cols.get(S.INDUSTRY_CONFIDENCE)
+    unsure = batch.cols.get(S.INDUSTRY_UNCERTAIN)
     for name in batch.imputed[i]:
         text = _VALUE_TEXT.get(name, str)(batch.cols[name][i])
         mark = "估"
-        if name == S.INDUSTRY_CODE and conf is not None and float(conf[i]) < CONFIDENCE_THRESHOLD:
+        if name == S.INDUSTRY_CODE and unsure is not None and bool(unsure[i]):
             mark = "估，待核实"
         out[name] = f"{text}（{mark}）"
     return out
