@@ -8,7 +8,7 @@ because an officer repeats these sentences to a firm as fact.
 
 from __future__ import annotations
 
-from typing import Any
+from functools import lru_cache
 
 import numpy as np
 
@@ -56,6 +56,10 @@ FUNCTION_CN = {
 }
 EST = "（估）"
 FALLBACK_GROUPS = ("industry_chain", "proximity")
+# What a group's sentence depends on besides the park, as a position in the per-firm key parts
+# of ReasonWriter.write: 0 the code and partners, 1 the land need, 2 the talent level, 3 the
+# subsidy priorities, 4 the functions; any other group (5) depends on the park alone.
+_KEY_KIND = {"industry_chain": 0, "land": 1, "talent": 2, "subsidy": 3, "designation": 4, "precedent": 4}
 GROUP_LABEL = {"2": "“2+4+46”集中承载地", "4": "“2+4+46”战略合作功能区", "46": "“2+4+46”专业化承接平台"}
 
 
@@ -73,9 +77,43 @@ def _industry_reason(park_codes: list[str], firm_code: str, partners: list[str])
     if partner_hits:
         p = partner_hits[0]
         return f"园区有上下游配套产业{R.industry_label(p[:2])}({p[:2]})"
-    if park_codes:
-        return f"主导产业{R.industry_label(park_codes[0])}({park_codes[0]})与企业存在投入产出关联"
+    linked = _io_partner(park_codes, firm_code)
+    if linked is not None:
+        return f"主导产业{R.industry_label(linked)}({linked})与企业所在行业投入产出关联较强"
     return None
+
+
+# An input-output link is worth saying when the two sectors' direct consumption coefficients
+# (both directions, NBS 2020 table) are in the upper quartile of all pairs of distinct sectors:
+# nearly every pair of sectors trades a little, so "a link exists" alone would be said of any park.
+IO_STRONG_QUANTILE = 0.75
+
+
+@lru_cache(maxsize=1)
+def _io_table() -> tuple[dict[str, int], np.ndarray, float]:
+    """Sector positions, the symmetric coefficient matrix A + Aᵀ and the 'strong' threshold."""
+    io = R.load_io42()
+    both = io.a + io.a.T
+    off_diagonal = both[~np.eye(len(io.codes), dtype=bool)]
+    return {c: i for i, c in enumerate(io.codes)}, both, float(np.quantile(off_diagonal, IO_STRONG_QUANTILE))
+
+
+def _io_partner(park_codes: list[str], firm_code: str) -> str | None:
+    """The park's leading-industry code whose sector trades most with the firm's, when that
+    trade is strong (:data:`IO_STRONG_QUANTILE`); None otherwise.  The sentence then names the
+    industry that carries the link, not merely the park's first one."""
+    pos, both, strong = _io_table()
+    sector = R.io42_sector(firm_code) if firm_code else None
+    if sector not in pos:
+        return None
+    row = both[pos[str(sector)]]
+    best, best_value = None, strong
+    for code in park_codes:
+        other = R.io42_sector(code)
+        value = float(row[pos[other]]) if other in pos else 0.0
+        if value >= strong and (best is None or value > best_value):
+            best, best_value = code, value
+    return best
 
 
 def _mu(need: float) -> str:
@@ -193,6 +231,9 @@ class ReasonWriter:
         self.max_reasons = max_reasons
         self.min_reasons = min_reasons
         self._cache: dict[tuple[object, ...], str | None] = {}
+        # each distinct firm value a sentence is keyed on, as a small int: a cache key is then
+        # (group, park, int), which hashes without walking the value's nested tuples
+        self._value_ids: dict[tuple[object, ...], int] = {}
 
     def write(
         self, contrib: np.ndarray, park_pos: np.ndarray, firm_pos: np.ndarray, cols: dict[str, np.ndarray]
@@ -207,46 +248,42 @@ class ReasonWriter:
         functions = cols[S.FUNCTIONS_COL]
         cache = self._cache
         groups = self.groups
-        designated = self.parks.num["designated"]
-        # Per firm, once (a firm has up to ten rows): the values its sentences are keyed on.
-        firm_keys: dict[int, tuple[Any, ...]] = {}
+        # which of the firm's values each group's sentence is keyed on (see _KEY_KIND)
+        kinds = [_KEY_KIND.get(g, 5) for g in groups]
+        designated = self.parks.num["designated"].tolist()
+        # Per firm, once (a firm has up to ten rows): the ids of the values its sentences are
+        # keyed on, in the order of _KEY_KIND, and its function mask.
+        firm_keys: dict[int, tuple[tuple[int, ...], int]] = {}
+        value_ids = self._value_ids
         rows_order = order.tolist()
         rows_take = take.tolist()
         parks_of = park_pos.tolist()
         firms_of = firm_pos.tolist()
         out: list[list[str]] = []
         for j in range(len(parks_of)):
-            p = int(parks_of[j])
-            i = int(firms_of[j])
+            p = parks_of[j]
+            i = firms_of[j]
             fk = firm_keys.get(i)
             if fk is None:
                 fns = tuple(functions[i])
                 need = float(needs[i])
+                values: tuple[tuple[object, ...], ...] = (
+                    (0, codes[i], tuple(partners[i])),
+                    (1, _mu(need) if need > 0 else "none"),
+                    (2, round(float(talents[i]), 2)),
+                    (3, tuple(prios[i])),
+                    (4, fns),
+                    (5,),
+                )
                 fk = firm_keys[i] = (
-                    codes[i],
-                    tuple(partners[i]),
-                    _mu(need) if need > 0 else "none",
-                    round(float(talents[i]), 2),
-                    tuple(prios[i]),
-                    fns,
+                    tuple(value_ids.setdefault(v, len(value_ids)) for v in values),
                     function_mask(list(fns)),
                 )
-            code, partner_key, land_key, talent_key, prio_key, fn_key, fn_mask = fk
+            parts, fn_mask = fk
             texts: list[str] = []
             for gi in rows_order[j][: rows_take[j]]:
                 g = groups[gi]
-                if g == "industry_chain":
-                    key: tuple[object, ...] = (g, p, code, partner_key)
-                elif g == "land":
-                    key = (g, p, land_key)
-                elif g == "talent":
-                    key = (g, p, talent_key)
-                elif g == "subsidy":
-                    key = (g, p, prio_key)
-                elif g in ("designation", "precedent"):
-                    key = (g, p, fn_key)
-                else:
-                    key = (g, p)
+                key: tuple[object, ...] = (g, p, parts[kinds[gi]])
                 text = cache.get(key)
                 if text is None and key not in cache:
                     text = cache[key] = _sentence(
@@ -264,8 +301,8 @@ class ReasonWriter:
                 if text and text not in texts:
                     texts.append(text)
             # a designation that covers what the firm moves is policy, and always said first
-            if int(designated[p]) & fn_mask:
-                key = ("designation", p, fn_key)
+            if designated[p] & fn_mask:
+                key = ("designation", p, parts[4])
                 if key not in cache:
                     cache[key] = _sentence(
                         "designation", self.parks, p, "", [], 0.0, 0.0, [], list(functions[i]), None
@@ -277,7 +314,7 @@ class ReasonWriter:
             for g in FALLBACK_GROUPS:
                 if len(texts) >= self.min_reasons:
                     break
-                key = (g, p, code, partner_key) if g == "industry_chain" else (g, p)
+                key = (g, p, parts[0 if g == "industry_chain" else 5])
                 if key not in cache:
                     cache[key] = _sentence(
                         g, self.parks, p, str(codes[i]), list(partners[i]), 0.0, 0.0, [], [], None

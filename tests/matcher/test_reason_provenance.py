@@ -47,3 +47,32 @@ def test_a_park_with_every_land_value_unknown_gets_no_land_sentence(matcher: Mat
     frame.loc[0, S.AVAILABLE_LAND_MU] = 120.0
     pa = ParkArrays.build(frame)
     assert _land(pa, 0, 10.0) == "可用土地约120亩（估），满足10亩用地需求"
+
+
+def test_an_input_output_reason_names_a_strongly_linked_industry_of_the_park(matcher: Matcher) -> None:
+    """ "与企业所在行业投入产出关联较强" is said only of a park industry whose sector trades with the
+    firm's in the upper quartile of the NBS table, and names that industry: a software firm is
+    not told that a theme park's 游乐园 (coefficient 0.022) is a link, a cold-chain firm is told
+    about 卫生 (0.032), and the park's first-listed industry is not named by default."""
+    import re
+
+    from features import reference as R
+    from matcher.explain import _industry_reason, _io_table
+
+    pos, both, strong = _io_table()
+    assert 0.02 < strong < 0.04  # the upper quartile of the 2020 table's distinct-sector pairs
+
+    def link(a: str, b: str) -> float:
+        return float(both[pos[str(R.io42_sector(a))], pos[str(R.io42_sector(b))]])
+
+    assert link("6513", "9020") < strong <= link("5960", "84")
+    assert _industry_reason(["9020", "90"], "6513", []) is None
+    assert _industry_reason(["84"], "5960", []) == "主导产业卫生(84)与企业所在行业投入产出关联较强"
+    # the strongest-linked of the park's industries is named, wherever it is listed
+    assert "(39)" in str(_industry_reason(["304", "39"], "6513", []))
+    for firm in [*FIRMS, {"name": "戊", "industry_code": "6513", "functions": ["rnd"]}]:
+        for rec in matcher.recommend(firm, top=10).recommendations:
+            for reason in rec.reasons:
+                hit = re.search(r"\((\d+)\)与企业所在行业投入产出关联较强", reason)
+                if hit:
+                    assert link(firm["industry_code"], hit.group(1)) >= strong, (firm, reason)
