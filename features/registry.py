@@ -112,8 +112,13 @@ _ABOVE = re.compile(r"^(\d+)\s*人?\s*(?:以上|及以上|\+)$")
 _NUMBER_WITH_UNIT = re.compile(r"^(\d+(?:\.\d+)?)\s*人$")
 
 
+# Lowercasing never shortens a string, so a longer text (every real description) is no marker.
+_MARKER_MAX_LEN = max(len(m) for m in MISSING_MARKERS)
+
+
 def is_missing_marker(text: str) -> bool:
-    return text.strip().lower() in MISSING_MARKERS
+    t = text.strip()
+    return len(t) <= _MARKER_MAX_LEN and t.lower() in MISSING_MARKERS
 
 
 def has_content(text: str) -> bool:

@@ -128,7 +128,8 @@ def _missing(value: Any) -> bool:
         return True
     kind = type(value)
     if kind is str:
-        return not value.strip() or is_missing_marker(value)
+        text = value.strip()
+        return not text or is_missing_marker(text)
     if kind is float or kind is np.float64:
         return bool(value != value)
     if kind is int or kind is bool or kind is list:

@@ -221,7 +221,11 @@ def _as_lightgbm_reads(x: np.ndarray) -> np.ndarray:
     :data:`ZERO_THRESHOLD` of zero taken as 0 (LightGBM drops such values from a row, so they reach
     the trees as zeros); NaN stays NaN."""
     out = np.ascontiguousarray(x, dtype=np.float64)
-    tiny = np.abs(x) <= ZERO_THRESHOLD
+    # Tested on the contiguous copy, not on ``x``: the features arrive as a transposed view, and
+    # a mask in that layout makes both the test and the write stride across memory.  Exact zeros
+    # (most sparse features) need no write, so only the rare tiny non-zeros are counted.
+    magnitude = np.abs(out)
+    tiny = (magnitude <= ZERO_THRESHOLD) & (magnitude > 0.0)
     if tiny.any():
         if out is x:
             out = out.copy()
