@@ -422,7 +422,6 @@ MODEL_VERSION = "model_version"
 STATE = "state"
 WARNINGS = "warnings"
 IMPUTED_VALUES = "imputed_values"
-INDUSTRY_CONFIDENCE = "industry_confidence"
 INDUSTRY_UNCERTAIN = "industry_uncertain"  # the inferred code is shown 估，待核实
 TOP_PARK = "top_park"
 TOP3 = "top3"

@@ -643,9 +643,6 @@ def settle_industry(batch: FirmBatch, infer_industry: IndustryInferer | None) ->
         plans = np.empty(n, dtype=object)
         plans[:] = [(GIVEN, []) for _ in range(n)]
         c[PLAN] = plans
-    conf = c.get(S.INDUSTRY_CONFIDENCE)
-    if conf is None:
-        conf = c[S.INDUSTRY_CONFIDENCE] = np.full(n, np.nan)
     unsure = c.get(S.INDUSTRY_UNCERTAIN)
     if unsure is None:
         unsure = c[S.INDUSTRY_UNCERTAIN] = np.zeros(n, dtype=bool)
@@ -676,7 +673,6 @@ def settle_industry(batch: FirmBatch, infer_industry: IndustryInferer | None) ->
                 continue
             plans[i] = (GIVEN, [])
             c[S.INDUSTRY_CODE][i] = res.code
-            conf[i] = res.confidence
             imputed[i].append(S.INDUSTRY_CODE)
             if res.uncertain:
                 unsure[i] = True

@@ -73,7 +73,7 @@ def explain_rule(code: int, firms: FirmArrays, parks: ParkArrays, i: int, p: int
         if int(pn["designated"][p]):
             detail = f"园区专门承接{takes}，企业迁移的是{moves}"
         else:  # no designation found: the site's platform type says what it takes
-            kind = PLATFORM_TYPE_CN.get(str(parks.frame[S.PLATFORM_TYPE].iloc[p]), "专门场地")
+            kind = PLATFORM_TYPE_CN.get(parks.text[S.PLATFORM_TYPE][p], "专门场地")
             detail = f"园区是{kind}（未查到定向承接文件），按其类型承接{takes}，企业迁移的是{moves}"
     else:
         detail = RULE_TEXT[rule]
