@@ -369,7 +369,26 @@ def combine_seeds(runs: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dict[
         result[name] = summary
     result["beats_every_baseline_at_hit@5"] = beats_every_baseline(result)
     result["chosen_share_by_seed"] = [r["chosen_share"] for r in runs]
+    result["cases"] = combine_cases([r["cases"] for r in runs])
     return result
+
+
+def combine_cases(per_run: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each documented case across the seeds: how many seeds put its county in the model's top 5
+    and each seed's top 5, so two recipes can be compared case by case, not only on the mean."""
+    out: dict[str, dict[str, Any]] = {}
+    for cases in per_run:
+        for c in cases:
+            row = out.setdefault(
+                c["case_id"],
+                {k: c[k] for k in ("case_id", "entity_type", "industry_code", "destination")}
+                | {"county_hit@5_by_seed": [], "model_top5_by_seed": []},
+            )
+            row["county_hit@5_by_seed"].append(bool(c["county_hit@5"]))
+            row["model_top5_by_seed"].append(list(c["model_top5"]))
+    for row in out.values():
+        row["county_hits@5"] = sum(row["county_hit@5_by_seed"])
+    return list(out.values())
 
 
 def real_cv_seeds(

@@ -70,7 +70,14 @@ def _run(hit5: float, dc5: float, share: float) -> dict[str, Any]:
             "park_hit@5": h5 - 0.1,
         }
 
-    run: dict[str, Any] = {"chosen_share": share}
+    case = {"entity_type": "data_centre", "industry_code": "6450", "destination": "张北（张北县）"}
+    run: dict[str, Any] = {
+        "chosen_share": share,
+        "cases": [
+            {"case_id": "D001", **case, "county_hit@5": dc5 >= 0.5, "model_top5": [f"top{dc5}"]},
+            {"case_id": "D002", **case, "county_hit@5": False, "model_top5": []},
+        ],
+    }
     for k, name in enumerate(RANKERS):
         lower = hit5 - 0.05 * (k + 1) if name != "model" else hit5
         run[name] = {
@@ -96,6 +103,10 @@ def test_seed_runs_combine_into_means_with_each_seed_and_the_range() -> None:
     assert model["by_type"]["data_centre"]["county_hit@5_range"] == pytest.approx(0.5)
     assert model["by_type"]["hospital"]["n"] == 2
     assert doc["beats_every_baseline_at_hit@5"]
+    first, second = doc["cases"]
+    assert first["case_id"] == "D001" and first["county_hit@5_by_seed"] == [True, True, False]
+    assert first["county_hits@5"] == 2 and first["model_top5_by_seed"][2] == ["top0.25"]
+    assert second["county_hits@5"] == 0 and second["destination"] == "张北（张北县）"
     with pytest.raises(ValueError, match="one real-case CV run per seed"):
         combine_seeds([_run(0.6, 0.5, 0.25)], [0, 1])
 
