@@ -117,6 +117,15 @@ def code_index() -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     return tuple({c: i for i, c in enumerate(x for x in codes if len(x) == n)} for n in (2, 3, 4))  # type: ignore[return-value]
 
 
+def code_of_ids(ids: np.ndarray) -> str:
+    """The deepest code one row of :func:`firm_code_ids` names ("" when none)."""
+    idx = code_index()
+    for k in (2, 1, 0):
+        if ids[k] >= 0:
+            return next(c for c, j in idx[k].items() if j == ids[k])
+    return ""
+
+
 def firm_code_ids(codes: np.ndarray) -> np.ndarray:
     """(n, 3) positions of a code's 2/3/4-digit prefixes; -1 where the code is shorter."""
     idx = code_index()
@@ -156,6 +165,16 @@ class CodeSets:
             out |= self.exact[k][parks, col]
         return out
 
+    def within(self, parks: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Is the firm code covered by a park code, or a prefix of one (a firm coded only 88 and
+        a park code 8810)?  ``ids`` as :func:`firm_code_ids` (-1 reads the always-false pad)."""
+        out = self.covers(parks, ids)
+        for k in range(3):
+            col = ids[:, k][:, None]
+            ends = ids[:, k + 1][:, None] < 0 if k < 2 else np.ones_like(col, dtype=bool)
+            out |= self.prefix[k][parks, col] & (col >= 0) & ends
+        return out
+
     def depth(self, parks: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Digits shared with the closest park code: 0, 2, 3 or 4."""
         out = np.zeros(parks.shape, dtype=np.float32)
@@ -174,6 +193,8 @@ class ParkArrays:
     industries: CodeSets
     restricted: CodeSets
     designated_codes: CodeSets
+    theme: CodeSets  # what a themed town takes (theme_codes); no codes for any other park
+    theme_codes: list[list[str]]
     prov: dict[str, np.ndarray]  # provenance level per reported field, per park
     io_link: np.ndarray
     io_codes: tuple[str, ...]
@@ -222,7 +243,12 @@ class ParkArrays:
             "group": parks[S.PLATFORM_GROUP].map(GROUP_ORDER).fillna(0).to_numpy(np.float32),
             "designated": designated,
             "purpose": purpose_masks(parks),
+            # an office district of the state: its rule reads the function imputed from the code
+            "office": purpose_masks(parks) == function_mask(sorted(ADMINISTRATIVE_FUNCTIONS)),
+            "theme": (parks[S.PLATFORM_TYPE] == THEME_PLATFORM).to_numpy(bool),
+            "capital": (parks[S.PROVINCE] == CAPITAL_PROVINCE).to_numpy(bool),
         }
+        themes = theme_codes(parks)
         provenance = [R.park_provenance(r) for r in parks.to_dict("records")]
         prov = {f: np.array([pv[f] for pv in provenance], dtype=object) for f in S.PROVENANCE_FIELDS}
         return cls(
@@ -231,6 +257,8 @@ class ParkArrays:
             industries=CodeSets.build(list(parks[S.INDUSTRY_CODES])),
             restricted=CodeSets.build(list(parks[S.RESTRICTED_INDUSTRIES])),
             designated_codes=CodeSets.build(list(parks[S.DESIGNATED_INDUSTRIES])),
+            theme=CodeSets.build(themes),
+            theme_codes=themes,
             prov=prov,
             io_link=link,
             io_codes=io.codes,
@@ -283,6 +311,9 @@ KINDRED_FUNCTIONS: tuple[frozenset[str], ...] = (frozenset({"wholesale", "logist
 # A site designated for public administration alone (the 副中心's 行政办公区, built for the
 # municipal Party and government bodies) is an office district of the state, not a business
 # park: it takes public bodies and nothing else, whatever kind of platform it is catalogued as.
+# Whether a firm is a public body follows from its code (the priors impute administration for
+# divisions 91-95 alone), so this rule binds on an imputed function too: an internet firm whose
+# functions were not given never sees the office district.
 ADMINISTRATIVE_FUNCTIONS = frozenset({"administration"})
 
 
@@ -311,6 +342,44 @@ def purpose_masks(parks: pd.DataFrame) -> np.ndarray:
         ],
         dtype=np.int64,
     )
+
+
+# Beijing's catalogue of prohibited new industries bans new and expanded data centres in the
+# whole city (2018 edition; cloud data centres with a PUE below 1.4 excepted;
+# data/beijing_restrictions.csv): a data centre moved on its own is not sent to a park in Beijing.
+# A firm that also moves offices or R&D keeps Beijing's parks for those.
+CAPITAL_BANNED_FUNCTIONS = frozenset({"data_center"})
+CAPITAL_PROVINCE = "北京市"
+
+
+def capital_banned(fn_mask: np.ndarray) -> np.ndarray:
+    """Does a bitmask over ``S.FUNCTIONS`` move only functions Beijing bans (a data centre)?"""
+    banned = function_mask(sorted(CAPITAL_BANNED_FUNCTIONS))
+    return (fn_mask != 0) & ((fn_mask & ~banned) == 0)
+
+
+# A themed cultural or tourism town (the 副中心's 环球度假区 文化旅游区, 台湖演艺小镇, 宋庄艺术创意小镇) is
+# a district of theatres, studios, galleries and hotels with no industrial land: it takes the
+# trades of its theme (its designated industries, else its leading ones) and no other.  A
+# development zone's 主导产业 list is not exclusive (芦台's list is building materials, yet four
+# furniture makers went there), so only this platform type binds by industry.
+THEME_PLATFORM = "theme_town"
+
+
+def theme_codes(parks: pd.DataFrame) -> list[list[str]]:
+    """Per park, the GB/T codes a themed town takes; an empty list for every other park."""
+    return [
+        list(designated or codes or []) if ptype == THEME_PLATFORM else []
+        for ptype, designated, codes in zip(
+            parks[S.PLATFORM_TYPE], parks[S.DESIGNATED_INDUSTRIES], parks[S.INDUSTRY_CODES], strict=True
+        )
+    ]
+
+
+def theme_allows(code: str, codes: Sequence[str]) -> bool:
+    """Is an industry code within a themed town's codes: one is a prefix of the other (a town
+    of 88 takes 8810; a firm coded only 88 may go to a town of 8810)."""
+    return any(code.startswith(c) or c.startswith(code) for c in codes)
 
 
 def _tristate(col: pd.Series) -> np.ndarray:

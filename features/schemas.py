@@ -47,6 +47,7 @@ PLATFORM_TYPES: tuple[str, ...] = (
     "innovation_center",
     "new_area",
     "other",
+    "theme_town",  # 文旅文创特色小镇: a themed cultural/tourism town, no industrial land (features.pairs)
 )
 PROVINCES: tuple[str, ...] = ("北京市", "天津市", "河北省")
 CRITERIA: tuple[str, ...] = ("industry_chain", "land", "talent", "subsidy", "proximity")

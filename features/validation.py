@@ -13,7 +13,8 @@ Imputation rules (reported back per firm in ``imputed``; priors from data/indust
 * ``land_need_mu``: employees × land per 100 employees ÷ 100, only for functions that occupy
   land (production, logistics, wholesale, data_center); otherwise 0 (office space only).
 * ``floor_area_need_m2``: employees × floor area per employee.
-* ``talent_level`` / ``beijing_ties`` / ``pollution_level``: the division's prior.
+* ``talent_level`` / ``beijing_ties`` / ``pollution_level``: the division's prior; a data centre
+  moved on its own has the ties of :data:`DATA_CENTRE_TIES`.
 * ``needs_port``: true when at least half the division's firms need a seaport.
 * ``max_distance_km``: 100 + 300 × (1 − beijing_ties): a firm fully tied to Beijing stays
   within about 100 km (one hour by road or rail), an untied one looks as far as 400 km,
@@ -67,6 +68,14 @@ class ScoredInferer(Protocol):
 IndustryInferer = ScoredInferer | Callable[[Sequence[str]], Sequence[str]]
 
 LAND_FUNCTIONS = frozenset({"production", "logistics", "wholesale", "data_center"})
+# Beijing ties of a data centre moved on its own.  A data centre is run over the network: Beijing
+# permits no new or expanded data centres and recommends 张北 to firms that need one (《北京市进一步
+# 促进软件产业和集成电路产业发展若干政策》, reported by 张北县工信局, http://www.51chengbao.com/
+# Article_30499.shtml), and the 京津冀 computing hub's cluster starts in 怀来, 张北 and 宣化, some
+# 100-200 km out (四部委函复 2022, http://calabash-boy.com/system/2022/02/19/100882532.shtml).  Its
+# division's prior (0.8 for 64, an office profile) would put 张北 beyond the imputed reach; 0.5
+# gives 250 km.  The simulator draws such firms' ties around the same value.
+DATA_CENTRE_TIES = 0.5
 FUNCTION_SUBSIDIES: dict[str, tuple[str, ...]] = {
     "production": ("land", "equipment", "tax"),
     "rnd": ("talent", "rnd"),
@@ -723,7 +732,8 @@ def impute(batch: FirmBatch, priors: Priors, infer_industry: IndustryInferer | N
     )
     fill(S.FLOOR_AREA_NEED_M2, (c[S.EMPLOYEES] * priors.floor_per_emp[div_idx]).round(0))
     fill(S.TALENT_LEVEL, priors.talent[div_idx])
-    fill(S.BEIJING_TIES, priors.ties[div_idx])
+    data_centre_only = np.array([list(f) == ["data_center"] for f in c[S.FUNCTIONS_COL]], dtype=bool)
+    fill(S.BEIJING_TIES, np.where(data_centre_only, DATA_CENTRE_TIES, priors.ties[div_idx]))
     fill(S.MAX_DISTANCE_KM, 100.0 + 300.0 * (1.0 - c[S.BEIJING_TIES]))
 
     for i in range(n):

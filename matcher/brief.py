@@ -293,8 +293,10 @@ def _firm_need(batch: FirmBatch, rule: str) -> str:
         return f"企业污染等级为{_POLLUTION_ZH.get(str(c[S.POLLUTION_LEVEL][0]), '')}"
     if rule == "port":
         return "企业需要港口"
-    if rule == "purpose":
+    if rule in ("purpose", "beijing_ban"):
         return f"企业迁移的功能为{'、'.join(function_label(f) for f in c[S.FUNCTIONS_COL][0])}"
+    if rule == "theme":
+        return f"企业行业为{R.industry_label(str(c[S.INDUSTRY_CODE][0]))}"
     return "按园区的行业准入"
 
 

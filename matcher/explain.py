@@ -32,6 +32,7 @@ PLATFORM_TYPE_CN = {
     "innovation_center": "协同创新平台",
     "new_area": "新区",
     "other": "承接平台",
+    "theme_town": "文旅文创特色小镇",
 }
 SUBSIDY_CN = {
     "tax": "税收",

@@ -33,9 +33,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features import schemas as S
-from features.pairs import purpose_masks
+from features.pairs import (
+    CAPITAL_PROVINCE,
+    THEME_PLATFORM,
+    capital_banned,
+    purpose_masks,
+    theme_allows,
+    theme_codes,
+)
+from features.validation import DATA_CENTRE_TIES
 
-VERSION = "synth-1.3"
+VERSION = "synth-1.4"
 YEARS: tuple[int, ...] = tuple(range(2014, 2025))
 INFEASIBLE = -1e6  # oracle score of a pair the firm could not choose (finite so metrics stay defined)
 CHUNK = 1024
@@ -316,6 +324,8 @@ class _Parks:
     designated_codes: list[list[str]]
     codes: list[list[str]]
     restricted: list[list[str]]
+    theme: list[list[str] | None]  # a themed town's codes (features.pairs.theme_codes); None = any
+    capital: np.ndarray  # (P,) bool: in Beijing, which takes no data centre moved alone
     capacity_real: np.ndarray
 
 
@@ -473,6 +483,11 @@ def _park_context(parks: pd.DataFrame, truth: dict[str, Any]) -> _Parks:
         designated_codes=[list(v or []) for v in parks[S.DESIGNATED_INDUSTRIES]],
         codes=[list(c) for c in parks[S.INDUSTRY_CODES]],
         restricted=[list(c) for c in parks[S.RESTRICTED_INDUSTRIES]],
+        theme=[
+            codes if ptype == THEME_PLATFORM else None
+            for ptype, codes in zip(parks[S.PLATFORM_TYPE], theme_codes(parks), strict=True)
+        ],
+        capital=(parks[S.PROVINCE] == CAPITAL_PROVINCE).to_numpy(bool),
         capacity_real=_capacity_proxy(parks),
     )
 
@@ -487,6 +502,7 @@ class _CodeTable:
     io: np.ndarray  # (C, P) log1p(link/0.02)
     restricted: np.ndarray  # (C, P) bool
     designated: np.ndarray  # (C, P) bool: the code falls under an industry policy sends to the park
+    off_theme: np.ndarray  # (C, P) bool: the park is a themed town and the code is not its theme
 
 
 def _code_table(codes: list[str], pk: _Parks) -> _CodeTable:
@@ -496,6 +512,7 @@ def _code_table(codes: list[str], pk: _Parks) -> _CodeTable:
     io = np.zeros((len(codes), P))
     restricted = np.zeros((len(codes), P), dtype=bool)
     designated = np.zeros((len(codes), P), dtype=bool)
+    off_theme = np.zeros((len(codes), P), dtype=bool)
     all_park_codes = sorted({c for cs in pk.codes for c in cs} | set(codes))
     sector, a = _io_link_table(all_park_codes)
     for ci, code in enumerate(codes):
@@ -504,6 +521,8 @@ def _code_table(codes: list[str], pk: _Parks) -> _CodeTable:
             chain[ci, j] = _hierarchy(code, pk.codes[j]) ** 0.7
             restricted[ci, j] = any(code.startswith(r) for r in pk.restricted[j])
             designated[ci, j] = any(code.startswith(r) for r in pk.designated_codes[j])
+            theme = pk.theme[j]
+            off_theme[ci, j] = theme is not None and not theme_allows(code, theme)
             if s is not None:
                 link = 0.0
                 for pc in pk.codes[j]:
@@ -511,7 +530,9 @@ def _code_table(codes: list[str], pk: _Parks) -> _CodeTable:
                     if sp is not None and sp != s:
                         link = max(link, float(a[sp, s] + a[s, sp]))
                 io[ci, j] = math.log1p(link / 0.02)
-    return _CodeTable(codes, {c: i for i, c in enumerate(codes)}, chain, io, restricted, designated)
+    return _CodeTable(
+        codes, {c: i for i, c in enumerate(codes)}, chain, io, restricted, designated, off_theme
+    )
 
 
 @dataclass
@@ -595,6 +616,8 @@ def _components(
     feasible = (
         (pk.dist_bj[park] <= fa.max_dist)
         & ~ct.restricted[fa.code_idx, park]
+        & ~ct.off_theme[fa.code_idx, park]
+        & ~(pk.capital[park] & capital_banned(fa.func_mask))
         & pollution_ok
         & (fa.land_need <= LAND_FEASIBLE * pk.land[park])
         & (year >= pk.opens[park])
@@ -930,10 +953,12 @@ def _generate_firms(
         return np.asarray(rng.beta(m * conc, (1 - m) * conc))
 
     talent = np.round(beta_around(prior("talent_level").astype(np.float64), 12.0), 3)
-    ties_mean = (
+    ties_mean = np.where(
+        func_mask == 1 << S.FUNCTIONS.index("data_center"),
+        DATA_CENTRE_TIES,  # a data centre moved on its own (features.validation)
         prior("beijing_ties").astype(np.float64)
         + 0.15 * hq
-        + 0.1 * ((func_mask >> S.FUNCTIONS.index("rnd")) & 1)
+        + 0.1 * ((func_mask >> S.FUNCTIONS.index("rnd")) & 1),
     )
     ties = np.round(beta_around(ties_mean, 10.0), 3)
     max_dist = np.round(

@@ -59,7 +59,7 @@ EXTRA_COLS = ["park_id", "name", "province", "county", "adcode", "county_basis",
               "sources", "note"]
 PLATFORM_TYPES = {"economic_development_zone", "industrial_park", "high_tech_zone", "bonded_zone", "co_built_park",
                   "concentrated_receiving_area", "new_area", "strategic_cooperation_zone", "innovation_center",
-                  "trade_market", "data_center_base", "logistics_hub", "free_trade_zone"}
+                  "trade_market", "data_center_base", "logistics_hub", "free_trade_zone", "theme_town"}
 WEAK_DOMAINS = ("lunwentd.com", "dingzhoudaily.com", "github.com", "githubusercontent", "huiruisoft.com")
 OFFICIAL_SITE_HINTS = (".gov.cn",)
 OFFICIAL_MEDIA_HINTS = ("xinhuanet.com", "news.cn", "people.com.cn", "cctv.com", "cnr.cn", "ce.cn",
@@ -609,6 +609,16 @@ def main():
         parks.at[i, "designated_note"] = "；".join(x for x in (parks.at[i, "designated_note"], d.designated_note) if x)
         for col in ("designated_functions", "designated_industries"):
             prov(d.park_id, col, "sourced", d.source_url, d.source_title, d.source_class)
+
+    # ---------- (f2) platform types set by a source (inputs/platform_types.csv): a themed
+    # cultural or tourism town is not the business district around it
+    for t in pd.read_csv(INP / "platform_types.csv", dtype=str, keep_default_na=False).itertuples():
+        idx = parks.index[parks.park_id == t.park_id]
+        assert len(idx) == 1, ("platform_types.csv: unknown park_id", t.park_id)
+        assert t.platform_type in PLATFORM_TYPES, ("platform_types.csv: platform_type", t.park_id, t.platform_type)
+        i = idx[0]
+        parks.at[i, "platform_type"] = t.platform_type
+        parks.at[i, "note"] = "；".join(x for x in (parks.at[i, "note"], f"类型{t.platform_type}：{t.basis}（{t.source_title}，{t.source_url}）") if x)
 
     # ---------- output
     out_cols = ["park_id", "name", "name_en", "province", "city", "county", "adcode", "lat", "lng",

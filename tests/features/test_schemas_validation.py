@@ -99,6 +99,31 @@ def test_imputation_fills_from_priors_and_reports_what_it_filled() -> None:
     assert batch.cols[S.TALENT_LEVEL][0] == pytest.approx(priors.talent[div])
 
 
+def test_a_data_centre_moved_on_its_own_reaches_zhangbei() -> None:
+    """Beijing sends new data centres to 张北 (about 200 km): a data centre moved alone is imputed
+    loose ties, so the imputed reach spans the hub; the same firm moving R&D keeps its
+    division's ties, and ties the officer gave are kept."""
+    from features.validation import DATA_CENTRE_TIES
+
+    priors = Priors.bundled()
+    batch, errors = prepare(
+        columns_from_records(
+            [
+                {"name": "甲", "industry_code": "6450", "functions": ["data_center"]},
+                {"name": "乙", "industry_code": "6450", "functions": ["rnd", "data_center"]},
+                {"name": "丙", "industry_code": "6450", "functions": ["data_center"], "beijing_ties": 0.9},
+            ]
+        ),
+        priors,
+        None,
+    )
+    assert not errors
+    ties, reach = batch.cols[S.BEIJING_TIES], batch.cols[S.MAX_DISTANCE_KM]
+    assert ties[0] == pytest.approx(DATA_CENTRE_TIES) and reach[0] >= 200
+    assert ties[1] == pytest.approx(priors.ties[priors.divisions["64"]]) and reach[1] < 200
+    assert ties[2] == pytest.approx(0.9) and S.BEIJING_TIES not in batch.imputed[2]
+
+
 def test_imputation_infers_the_industry_from_the_description() -> None:
     calls: list[list[str]] = []
 

@@ -300,6 +300,40 @@ def test_a_market_or_hub_without_a_stated_designation_takes_its_own_trade(matche
     assert not {e.park_id for e in kept.excluded if e.rule == "purpose"} & bare
 
 
+def test_a_themed_town_takes_only_the_trades_of_its_theme(matcher: Matcher) -> None:
+    """The 副中心's 环球度假区, 台湖演艺小镇 and 宋庄艺术创意小镇 are districts of theatres, studios
+    and hotels: a software firm, a hospital or a factory never sees them, whatever its county's
+    precedents; a theatre company does, and the removal names the theme and the firm's trade."""
+    from features.pairs import CodeSets, firm_code_ids, theme_allows
+
+    parks = matcher.parks.set_index(S.PARK_ID)
+    towns = set(parks.index[parks[S.PLATFORM_TYPE] == "theme_town"])
+    assert towns == {"BJ004", "BJ006", "BJ007"}
+    assert theme_allows("8810", ["88"]) and theme_allows("88", ["8810"])
+    assert not theme_allows("7211", ["90", "88"]) and not theme_allows("5190", ["5183"])
+    sets = CodeSets.build([["88", "5183"], []])
+    ids = firm_code_ids(np.array(["8810", "88", "51", "5183", "6513"], dtype=object))
+    within = sets.within(np.broadcast_to(np.arange(2), (5, 2)), ids)
+    assert within[:, 0].tolist() == [True, True, True, True, False]
+    assert not within[:, 1].any()  # a park with no codes takes nothing under this test
+    for firm in (
+        {"name": "某软件公司", "industry_code": "6513", "functions": ["rnd"]},
+        {"name": "某三甲医院分院", "industry_code": "8411", "functions": ["healthcare"]},
+        {"name": "某央企总部", "industry_code": "7211", "functions": ["headquarters"]},
+        {"name": "某汽车零部件厂", "industry_code": "3670"},
+    ):
+        result = matcher.recommend(firm, top=50, explain_excluded=True)
+        removed = {e.park_id: e for e in result.excluded if e.rule == "theme"}
+        assert set(removed) == towns, firm
+        assert not towns & set(ranking(result))
+        detail = removed["BJ006"].detail
+        assert "文旅文创特色小镇" in detail and firm["industry_code"] in detail
+    troupe = {"name": "某剧团", "industry_code": "8810", "functions": ["headquarters"]}
+    kept = matcher.recommend(troupe, top=50, explain_excluded=True)
+    assert not {e.park_id for e in kept.excluded if e.rule == "theme"}
+    assert "BJ006" in ranking(kept)
+
+
 def test_an_administrative_office_district_takes_only_public_bodies(matcher: Matcher) -> None:
     """The 行政办公区 is designated for the municipal Party and government bodies alone: a firm
     whose functions the officer gave as anything else never sees it, whatever the platform."""
@@ -328,3 +362,9 @@ def test_an_administrative_office_district_takes_only_public_bodies(matcher: Mat
     kept = matcher.recommend(body, top=50, explain_excluded=True)
     assert "BJ002" not in {e.park_id for e in kept.excluded}
     assert "BJ002" in ranking(kept)
+    # with no functions given, the code decides: an internet firm is no public body, a bureau is
+    bare = matcher.recommend({"name": "某互联网公司", "industry_code": "6450"}, top=50, explain_excluded=True)
+    removed = {e.park_id: e for e in bare.excluded if e.rule == "purpose"}
+    assert "BJ002" in removed and "按行业估计" in removed["BJ002"].detail
+    bureau = matcher.recommend({"name": "某市属机关", "industry_code": "9221"}, top=50, explain_excluded=True)
+    assert "BJ002" not in {e.park_id for e in bureau.excluded} and "BJ002" in ranking(bureau)

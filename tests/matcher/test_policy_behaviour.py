@@ -21,6 +21,18 @@ def test_a_data_centre_never_gets_a_beijing_business_district_in_its_top_3(match
     recs = top(matcher, firm)
     assert recs
     assert all(r.province != "北京市" for r in recs), [r.park_name for r in recs]
+    # however near the officer needs it: Beijing bans new data centres city-wide, and says so
+    near = {**firm, "max_distance_km": 60}
+    result = matcher.recommend(near, top=10, explain_excluded=True)
+    assert result.recommendations
+    assert all(r.province != "北京市" for r in result.recommendations), [
+        r.park_name for r in result.recommendations
+    ]
+    banned = {e.park_id: e.detail for e in result.excluded if e.rule == "beijing_ban"}
+    assert {"BJ001", "BJ003"} <= set(banned) and "禁止新建和扩建数据中心" in banned["BJ003"]
+    # a firm that also moves R&D keeps Beijing's parks for it
+    mixed = matcher.recommend({**near, "functions": ["rnd", "data_center"]}, top=10, explain_excluded=True)
+    assert not [e for e in mixed.excluded if e.rule == "beijing_ban"]
 
 
 def test_hospital_branches_and_university_campuses_get_a_concentrated_receiving_area(

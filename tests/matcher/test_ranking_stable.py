@@ -20,7 +20,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "fbd7477ad91a2ba0c12453e2f27ce5c467e2f0d8805e8779919cc60c0044654c"
+EXPECTED_RANKING_SHA256 = "57bfd23b7ca13e7b9a00cf8c702536f54921db0bbb16e5508a434767a0b28f92"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:

@@ -123,6 +123,56 @@ def test_single_purpose_sites_receive_only_the_functions_they_take(
     assert ((mask[into] & site[into]) != 0).all()
 
 
+def test_themed_towns_receive_only_their_theme(moves: pd.DataFrame, parks: pd.DataFrame) -> None:
+    """No simulated software firm or headquarters signs with 环球度假区 or 宋庄's art town, so the
+    ranker never learns that the 副中心's precedents lift them for any trade."""
+    from features.pairs import theme_allows, theme_codes
+
+    themes = dict(zip(parks.index, theme_codes(parks.reset_index()), strict=True))
+    towns = {pid for pid in parks.index if parks.loc[pid, S.PLATFORM_TYPE] == "theme_town"}
+    assert towns
+    into = moves[moves[S.CHOSEN_PARK_ID].isin(towns)]
+    assert all(
+        theme_allows(code, themes[pid])
+        for code, pid in zip(into[S.INDUSTRY_CODE], into[S.CHOSEN_PARK_ID], strict=True)
+    )
+    # the same world does send trades the towns refuse to the 副中心's other parks
+    others = moves[moves["tongzhou"] & ~moves[S.CHOSEN_PARK_ID].isin(towns)]
+    assert sum(not theme_allows(code, themes["BJ004"]) for code in others[S.INDUSTRY_CODE]) >= 10
+
+
+def test_no_data_centre_moved_alone_may_choose_a_beijing_park(world_dir: Path, parks: pd.DataFrame) -> None:
+    """Beijing bans new data centres city-wide: in the simulator a data centre moved on its own
+    cannot choose any park in Beijing, while the same firms moving R&D as well can."""
+    from training.synth import INFEASIBLE, load_world, oracle_scores
+
+    world = load_world(world_dir)
+    firms = world.firms.reset_index(drop=True)
+    alone = np.flatnonzero(
+        firms[S.FUNCTIONS_COL].map(lambda f: list(f) == ["data_center"]).to_numpy()
+        & (firms[S.MAX_DISTANCE_KM] >= 60).to_numpy()
+    )[:50]
+    assert len(alone) >= 10
+    catalogue = parks.reset_index()
+    beijing = np.flatnonzero((catalogue[S.PROVINCE] == "北京市").to_numpy())
+    f_rows, p_rows = np.repeat(alone, len(beijing)), np.tile(beijing, len(alone))
+    assert (oracle_scores(world.truth, firms, catalogue, f_rows, p_rows) == INFEASIBLE).all()
+    mixed = firms.copy()
+    mixed[S.FUNCTIONS_COL] = [["rnd", "data_center"]] * len(mixed)
+    assert (oracle_scores(world.truth, mixed, catalogue, f_rows, p_rows) > INFEASIBLE).any()
+
+
+def test_data_centres_moved_alone_look_farther(world_dir: Path) -> None:
+    """A data centre moved on its own is drawn loose ties (features.validation.DATA_CENTRE_TIES)
+    and so a longer reach than the offices of its own division."""
+    firms = pq.read_table(world_dir / "firms.parquet").to_pandas()
+    net = firms[firms[S.INDUSTRY_CODE].str[:2].isin(["64", "65"])]
+    alone = net[S.FUNCTIONS_COL].map(lambda f: list(f) == ["data_center"])
+    assert alone.sum() >= 20 and (~alone).sum() >= 20
+    assert net.loc[alone, S.BEIJING_TIES].mean() < net.loc[~alone, S.BEIJING_TIES].mean() - 0.2
+    assert net.loc[alone, S.MAX_DISTANCE_KM].median() > 1.5 * net.loc[~alone, S.MAX_DISTANCE_KM].median()
+
+
 def test_beijing_ties_shorten_moves(moves: pd.DataFrame) -> None:
     lo, hi = moves[S.BEIJING_TIES].quantile([0.25, 0.75])
     near = moves.loc[moves[S.BEIJING_TIES] >= hi, "park_km"].mean()
