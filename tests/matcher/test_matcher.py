@@ -264,11 +264,13 @@ def test_single_purpose_sites_take_only_their_functions_when_the_functions_are_g
         firm = {"name": "某商户", "industry_code": "5132", "functions": functions}
         kept = matcher.recommend(firm, top=50, explain_excluded=True)
         assert not {e.park_id for e in kept.excluded if e.rule == "purpose"} & markets
-    # functions the officer did not give are an estimate: it ranks but never removes a park
+    # functions the officer did not give are an estimate: it ranks but never removes a market, a
+    # hub or a base; only the office district reads it, since only a public body's code imputes
+    # administration
     unsaid = {"name": "某医院分院", "industry_code": "8411"}
     guessed = matcher.recommend(unsaid, top=50, explain_excluded=True)
     assert "functions" in guessed.imputed
-    assert not [e for e in guessed.excluded if e.rule == "purpose"]
+    assert [e.park_id for e in guessed.excluded if e.rule == "purpose"] == ["BJ002"]
 
 
 def test_a_market_or_hub_without_a_stated_designation_takes_its_own_trade(matcher: Matcher) -> None:
