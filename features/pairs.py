@@ -218,6 +218,7 @@ class ParkArrays:
         for p, fns in enumerate(parks[S.DESIGNATED_FUNCTIONS]):
             for f in fns:
                 designated[p] |= 1 << fn_pos[f]
+        purpose = purpose_masks(parks)
         num = {
             "lat": parks[S.LAT].to_numpy(np.float64),
             "lng": parks[S.LNG].to_numpy(np.float64),
@@ -242,9 +243,9 @@ class ParkArrays:
             "level": parks[S.LEVEL].map(LEVEL_ORDER).fillna(1).to_numpy(np.float32),
             "group": parks[S.PLATFORM_GROUP].map(GROUP_ORDER).fillna(0).to_numpy(np.float32),
             "designated": designated,
-            "purpose": purpose_masks(parks),
+            "purpose": purpose,
             # an office district of the state: its rule reads the function imputed from the code
-            "office": purpose_masks(parks) == function_mask(sorted(ADMINISTRATIVE_FUNCTIONS)),
+            "office": purpose == function_mask(sorted(ADMINISTRATIVE_FUNCTIONS)),
             "theme": (parks[S.PLATFORM_TYPE] == THEME_PLATFORM).to_numpy(bool),
             "capital": (parks[S.PROVINCE] == CAPITAL_PROVINCE).to_numpy(bool),
         }
