@@ -43,6 +43,7 @@ import pandas as pd
 from features import reference as R
 from features import schemas as S
 from features.pairs import FEATURE_NAMES, FUNCTION_FLAGS, GROUP_ORDER, LEVEL_ORDER, PRECEDENT_FEATURES
+from features.trade_text import TradeText
 from features.validation import POLLUTION_ORDER
 from matcher.bundle import MANIFEST
 from training.config import TrainConfig
@@ -305,6 +306,23 @@ def peer_feasible(firm: Mapping[str, Any], park: pd.Series) -> bool:
 PEER_DECISION_YEAR = 2025
 
 
+_PEER_TRADE: dict[int, TradeText] = {}
+
+
+def _peer_trade_text(parks: pd.DataFrame) -> TradeText:
+    """The parks' trade words, built once per catalogue frame (the peer's one concession: the
+    vocabulary of 306 park texts is not rebuilt for every firm)."""
+    key = id(parks)
+    if key not in _PEER_TRADE:
+        _PEER_TRADE[key] = TradeText(
+            [
+                f"{'' if lead is None or lead != lead else lead} {name}"
+                for lead, name in zip(parks[S.LEADING_INDUSTRIES], parks[S.PARK_NAME], strict=True)
+            ]
+        )
+    return _PEER_TRADE[key]
+
+
 def peer_pair_features(
     firm: Mapping[str, Any], parks: pd.DataFrame, positions: Sequence[int], sims: Sequence[float]
 ) -> pd.DataFrame:
@@ -323,6 +341,7 @@ def peer_pair_features(
     functions = set(firm["functions"])
     hit = R.resolve_district(firm["origin_district"]) if firm.get("origin_district") else None
     olat, olng = (hit[1], hit[2]) if hit else (S.BEIJING_LAT, S.BEIJING_LNG)
+    trade = _peer_trade_text(parks).similarity([str(firm.get("description") or "")])[0]
     rows = []
     for p, sim in zip(positions, sims, strict=True):
         park = parks.iloc[int(p)]
@@ -353,6 +372,7 @@ def peer_pair_features(
             "chain_io": link,
             "chain_partners": (len(partner_divs & park_divs) / len(partner_divs)) if partner_divs else -1.0,
             "embedding_sim": float(sim),
+            "trade_text": float(trade[int(p)]),
             "land_ratio_log": math.log1p(land) - math.log1p(need),
             "land_need_log": math.log1p(need),
             "land_price_log": math.log(max(price, 1.0)),

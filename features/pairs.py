@@ -19,6 +19,7 @@ import pandas as pd
 from features import reference as R
 from features import schemas as S
 from features.precedents import function_mask
+from features.trade_text import TradeText
 from features.validation import POLLUTION_ORDER, FirmBatch
 
 FEATURES: tuple[tuple[str, str], ...] = (
@@ -28,6 +29,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("chain_partners", "industry_chain"),
     ("embedding_sim", "industry_chain"),
     ("cluster_share", "industry_chain"),
+    ("trade_text", "industry_chain"),
     ("land_ratio_log", "land"),
     ("land_need_log", "land"),
     ("land_price_log", "land"),
@@ -104,6 +106,7 @@ MONOTONE: dict[str, int] = {
     "subsidy_match": 1,
     "chain_depth": 1,
     "chain_covers": 1,
+    "trade_text": 1,
     "ties_x_distance": -1,
 }
 LEVEL_ORDER = {"national": 3, "provincial": 2, "platform": 2, "other": 1}
@@ -201,6 +204,7 @@ class ParkArrays:
     num: dict[str, np.ndarray]
     codes: list[list[str]]
     text: dict[str, list[str]]
+    trade: TradeText  # the parks' stated specialism (主导产业 and name) as trade words
 
     @classmethod
     def build(cls, parks: pd.DataFrame) -> ParkArrays:
@@ -265,6 +269,12 @@ class ParkArrays:
             io_codes=io.codes,
             num=num,
             codes=[list(c) for c in parks[S.INDUSTRY_CODES]],
+            trade=TradeText(
+                [
+                    f"{'' if lead is None or lead != lead else lead} {name}"
+                    for lead, name in zip(parks[S.LEADING_INDUSTRIES], parks[S.PARK_NAME], strict=True)
+                ]
+            ),
             text={
                 col: ["" if v is None or v != v else str(v) for v in parks[col]]
                 for col in (
@@ -421,6 +431,7 @@ class FirmArrays:
     given: dict[str, np.ndarray]
     division: np.ndarray
     fn_mask: np.ndarray  # bitmask over S.FUNCTIONS of what the firm moves
+    trade: np.ndarray  # (n, parks) trade-word cosine of the description to each park; NaN without one
 
     @classmethod
     def build(cls, batch: FirmBatch, parks: ParkArrays) -> FirmArrays:
@@ -490,7 +501,8 @@ class FirmArrays:
             name: np.array([name not in imp for imp in imputed_keys], dtype=bool)[imputed_inv]
             for name in (S.POLLUTION_LEVEL, S.LAND_NEED_MU, S.MAX_DISTANCE_KM, S.NEEDS_PORT, S.FUNCTIONS_COL)
         }
-        return cls(ids, io_sector, pdiv, pcount, is_pharma, num, given, ids[:, 0], fn_mask)
+        trade = parks.trade.similarity([str(d or "") for d in c[S.DESCRIPTION]])
+        return cls(ids, io_sector, pdiv, pcount, is_pharma, num, given, ids[:, 0], fn_mask, trade)
 
 
 def _distinct(values: Any, key: Callable[[Any], Hashable] | None = None) -> tuple[list[Any], np.ndarray]:
@@ -562,6 +574,7 @@ def pair_features(
     put("embedding_sim", sim)
     put("cluster_share", history[0] if history is not None else np.zeros((n, k), np.float32))
     put("park_popularity", history[1] if history is not None else np.zeros((n, k), np.float32))
+    put("trade_text", np.take_along_axis(firms.trade, cp, axis=1))
 
     need = fn["land_need"][:, None]
     land = pn["land"][cp]

@@ -58,7 +58,7 @@ FUNCTION_CN = {
 EST = "（估）"
 FALLBACK_GROUPS = ("industry_chain", "proximity")
 # What a group's sentence depends on besides the park, as a position in the per-firm key parts
-# of ReasonWriter.write: 0 the code and partners, 1 the land need, 2 the talent level, 3 the
+# of ReasonWriter.write: 0 the code, partners and description, 1 the land need, 2 the talent level, 3 the
 # subsidy priorities, 4 the functions; any other group (5) depends on the park alone.
 _KEY_KIND = {"industry_chain": 0, "land": 1, "talent": 2, "subsidy": 3, "designation": 4, "precedent": 4}
 GROUP_LABEL = {"2": "“2+4+46”集中承载地", "4": "“2+4+46”战略合作功能区", "46": "“2+4+46”专业化承接平台"}
@@ -159,11 +159,17 @@ def _sentence(
     priorities: list[str],
     functions: list[str],
     precedents: Precedents | None,
+    description: str = "",
 ) -> str | None:
     """One sentence about criterion ``g`` for park ``p``, quoting only the values a source states."""
     pn = parks.num
     if g == "industry_chain":
-        return _industry_reason(parks.codes[p], code, partners)
+        said = _industry_reason(parks.codes[p], code, partners)
+        if said is None and description:
+            word = parks.trade.shared_word(description, p)
+            if word is not None:
+                said = f"园区名称或主导产业与企业主营同含“{word}”"
+        return said
     if g == "land":
         return _land(parks, p, need)
     if g == "talent":
@@ -247,6 +253,7 @@ class ReasonWriter:
         codes, partners = cols[S.INDUSTRY_CODE], cols[S.CHAIN_PARTNER_CODES]
         needs, talents, prios = cols[S.LAND_NEED_MU], cols[S.TALENT_LEVEL], cols[S.SUBSIDY_PRIORITIES]
         functions = cols[S.FUNCTIONS_COL]
+        descriptions = cols[S.DESCRIPTION]
         cache = self._cache
         groups = self.groups
         # which of the firm's values each group's sentence is keyed on (see _KEY_KIND)
@@ -269,7 +276,7 @@ class ReasonWriter:
                 fns = tuple(functions[i])
                 need = float(needs[i])
                 values: tuple[tuple[object, ...], ...] = (
-                    (0, codes[i], tuple(partners[i])),
+                    (0, codes[i], tuple(partners[i]), descriptions[i]),
                     (1, _mu(need) if need > 0 else "none"),
                     (2, round(float(talents[i]), 2)),
                     (3, tuple(prios[i])),
@@ -298,6 +305,7 @@ class ReasonWriter:
                         list(prios[i]),
                         list(functions[i]),
                         self.precedents,
+                        str(descriptions[i] or ""),
                     )
                 if text and text not in texts:
                     texts.append(text)
@@ -318,7 +326,17 @@ class ReasonWriter:
                 key = (g, p, parts[0 if g == "industry_chain" else 5])
                 if key not in cache:
                     cache[key] = _sentence(
-                        g, self.parks, p, str(codes[i]), list(partners[i]), 0.0, 0.0, [], [], None
+                        g,
+                        self.parks,
+                        p,
+                        str(codes[i]),
+                        list(partners[i]),
+                        0.0,
+                        0.0,
+                        [],
+                        [],
+                        None,
+                        str(descriptions[i] or ""),
                     )
                 text = cache[key]
                 if text and text not in texts:

@@ -118,7 +118,7 @@ def log(msg: str) -> None:
 
 
 # The real-case CV of ``--quick``: fewer simulated events, one share, smaller fold worlds.
-QUICK_CV = CVConfig(max_sim_events=5_000, n_boot=200, shares=(0.25,), fold_world_firms=30_000)
+QUICK_CV = CVConfig(max_sim_events=5_000, n_boot=200, shares=(0.1,), fold_world_firms=30_000)
 
 
 @dataclass(frozen=True)

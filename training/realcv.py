@@ -45,7 +45,7 @@ from training.train import (
 )
 
 K_FOLDS = 5
-SHARES: tuple[float, ...] = (0.25, 0.5)
+SHARES: tuple[float, ...] = (0.1, 0.25)
 KS: tuple[int, ...] = (1, 5, 10)
 # The "2+4" platforms in the order policy documents name them: what an officer who knows only
 # the famous names would list, whatever the firm.

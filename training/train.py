@@ -253,7 +253,7 @@ def fit_tower(
 
 # Documented cases' share of the ranker's training weight, against the simulated groups (the
 # value ``parkmatch evaluate`` chose by grouped cross-validation on the cases; see training/README.md).
-REAL_WEIGHT_SHARE = 0.25
+REAL_WEIGHT_SHARE = 0.1
 
 
 def mixed_training_set(

@@ -57,6 +57,8 @@ EXTRA_COLS = ["park_id", "name", "province", "county", "adcode", "county_basis",
               "leading_industries", "industry_codes", "industry_basis", "lat", "lng", "coord_method",
               "coord_source_url", "coord_source_title", "source_url", "source_title", "source_class",
               "sources", "note"]
+LEADING_COLS = ["park_id", "leading_industries", "codes", "basis", "source_url", "source_title", "source_class",
+                "evidence"]
 PLATFORM_TYPES = {"economic_development_zone", "industrial_park", "high_tech_zone", "bonded_zone", "co_built_park",
                   "concentrated_receiving_area", "new_area", "strategic_cooperation_zone", "innovation_center",
                   "trade_market", "data_center_base", "logistics_hub", "free_trade_zone", "theme_town"}
@@ -420,6 +422,23 @@ def main():
             prov(r.park_id, "industry_codes", "estimated", r.source_url, "type/name fallback rule (SOURCES.md §1)")
         else:
             prov(r.park_id, "industry_codes", "sourced", r.source_url, "row source leading_industries via keyword table")
+
+    # ---------- (e2) leading industries a source states for a park the catalogue had none for
+    # (inputs/leading_industries.csv): the phrases become leading_industries and their codes are
+    # added to the park's codes; codes that were only the type fallback are replaced by them
+    est_codes = {p["park_id"] for p in prov_rows if p["field"] == "industry_codes" and p["provenance"] == "estimated"}
+    for li in read_optional(INP / "leading_industries.csv", LEADING_COLS).itertuples():
+        idx = parks.index[parks.park_id == li.park_id]
+        assert len(idx) == 1, ("leading_industries.csv: unknown park_id", li.park_id)
+        i = idx[0]
+        assert parks.at[i, "leading_industries"] in ("", li.leading_industries), (
+            "leading_industries.csv: the park already states leading industries", li.park_id)
+        assert li.source_url and li.source_title, ("leading_industries.csv: no source", li.park_id)
+        parks.at[i, "leading_industries"] = li.leading_industries
+        old = [] if li.park_id in est_codes else [c for c in parks.at[i, "industry_codes"].split(";") if c]
+        parks.at[i, "industry_codes"] = ";".join(dict.fromkeys(old + [c for c in li.codes.split(";") if c]))
+        prov(li.park_id, "industry_codes", "sourced", li.source_url,
+             f"{li.source_title} — 主导产业 “{li.leading_industries}” ({li.basis})", li.source_class or None)
 
     # ---------- (d) coordinates
     zpts = zones.copy()

@@ -20,7 +20,7 @@ from features import schemas as S
 from matcher.core import Matcher
 from training.synth import World
 
-EXPECTED_RANKING_SHA256 = "57bfd23b7ca13e7b9a00cf8c702536f54921db0bbb16e5508a434767a0b28f92"
+EXPECTED_RANKING_SHA256 = "80f4aa2c61c09e5e1663af6e2605d021bc7925de50d0e533f71f0e44e765ea9e"
 
 
 def ranking_digest(matcher: Matcher, world: World) -> str:
