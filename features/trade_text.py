@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-import scipy.sparse as sp
 
 from features import reference as R
 
@@ -130,6 +129,7 @@ class TradeText:
                 rows[p, j] = (1.0 + math.log(c)) * self.idf[j]
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         self.parks = (rows / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        self._parks_t = np.ascontiguousarray(self.parks.T)  # the product's operand, laid out once
         self._park_grams = [set(d) for d in docs]
         self._texts = list(park_texts)
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -166,17 +166,10 @@ class TradeText:
             return out
         keys = list(distinct)
         vecs = [self._vector(t) for t in keys]
-        if len(keys) <= 16:
-            zero = np.zeros(n_parks, np.float32)
-            sims = np.stack([self.parks[:, c] @ v if len(c) else zero for c, v in vecs])
-        else:
-            ptr = np.zeros(len(keys) + 1, dtype=np.int64)
-            np.cumsum([len(c) for c, _ in vecs], out=ptr[1:])
-            m = sp.csr_matrix(
-                (np.concatenate([v for _, v in vecs]), np.concatenate([c for c, _ in vecs]), ptr),
-                shape=(len(keys), self.parks.shape[1]),
-            )
-            sims = np.asarray(m @ self.parks.T, dtype=np.float32)
+        # the same product for every text whatever the batch size, so a firm scores the same
+        # alone and in a batch
+        zero = np.zeros(self.parks.shape[0], dtype=np.float32)
+        sims = [v @ self._parks_t[c] if len(c) else zero for c, v in vecs]
         for k, rows in enumerate(distinct.values()):
             out[rows] = sims[k]
         return out

@@ -23,10 +23,10 @@ def _names(pa: ParkArrays) -> list[str]:
 
 def test_a_time_honoured_food_maker_matches_the_time_honoured_food_parks_first(parks: ParkArrays) -> None:
     sim = parks.trade.similarity(["腐乳、酱菜等中华老字号调味品生产"])[0]
-    top2 = [_names(parks)[p] for p in np.argsort(-sim, kind="stable")[:2]]
-    assert all("老字号" in name for name in top2), top2
+    leads = parks.frame[S.LEADING_INDUSTRIES].fillna("")
+    top2 = [f"{_names(parks)[p]} {leads[p]}" for p in np.argsort(-sim, kind="stable")[:2]]
+    assert all("老字号" in text for text in top2), top2
     # a food park that states food but not the time-honoured brand scores lower
-    leads = parks.frame[S.LEADING_INDUSTRIES]
     food_only = [p for p, lead in enumerate(leads) if lead == "装备制造、食品加工"]
     assert food_only and all(sim[p] < min(sim[np.argsort(-sim)[:2]]) for p in food_only)
 
@@ -65,3 +65,37 @@ def test_a_shared_trade_word_is_said_when_the_codes_share_nothing(parks: ParkArr
     assert text == "园区名称或主导产业与企业主营同含“中华老字号”"
     # with no description and no shared code there is nothing to say
     assert _sentence("industry_chain", parks, p, "6513", [], 0.0, 0.5, [], ["headquarters"], None, "") is None
+
+
+def _reference_cosines(tt: TradeText, text: str) -> np.ndarray:
+    """The feature's definition written plainly: sublinear tf × idf over every n-gram of the
+    text (unseen ones at the unseen idf), L2-normalised, dotted with each park row."""
+    from collections import Counter
+
+    weights = {
+        g: (1 + np.log(c)) * (tt.idf[tt.vocabulary[g]] if g in tt.vocabulary else tt.unseen_idf)
+        for g, c in Counter(grams(text)).items()
+    }
+    norm = np.sqrt(sum(w * w for w in weights.values())) or 1.0
+    vec = np.zeros(tt.parks.shape[1])
+    for g, w in weights.items():
+        if g in tt.vocabulary:
+            vec[tt.vocabulary[g]] = w / norm
+    return tt.parks.astype(np.float64) @ vec
+
+
+def test_the_array_count_equals_the_definition_and_a_firm_scores_the_same_alone(parks: ParkArrays) -> None:
+    texts = [
+        "腐乳、酱菜等中华老字号调味品生产（北京研发，曹妃甸生产）",
+        "经营范围：工业机器人制造；机器人机器人机器人。",
+        "ABC智能家居 3D打印 新能源汽车零部件",
+        "数据中心",
+        "",
+        "啊呀呀",
+    ] * 3
+    batch = parks.trade.similarity(texts)
+    for i, t in enumerate(texts):
+        alone = parks.trade.similarity([t])[0]
+        np.testing.assert_array_equal(alone, batch[i])
+        if t:
+            np.testing.assert_allclose(batch[i], _reference_cosines(parks.trade, t), atol=1e-6)

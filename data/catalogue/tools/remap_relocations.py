@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
-REL = HERE.parents[2] / "data" / "relocations.csv"  # /work/main/data/relocations.csv
+REL = HERE.parent / "relocations.csv"  # data/relocations.csv
 
 
 def main(check_only: bool = False) -> None:
@@ -22,7 +22,7 @@ def main(check_only: bool = False) -> None:
         for r in csv.DictReader(f):
             assert r["destination_park"] not in table, ("duplicate destination_park", r["destination_park"])
             table[r["destination_park"]] = r["park_id"].strip()
-    with open(HERE / "parks.csv", encoding="utf-8", newline="") as f:
+    with open(HERE.parent / "parks.csv", encoding="utf-8", newline="") as f:
         ids = {r["park_id"] for r in csv.DictReader(f)}
     bad = sorted({p for p in table.values() if p and p not in ids})
     assert not bad, ("park_id not in parks.csv", bad)
