@@ -43,7 +43,7 @@ import pandas as pd
 from features import reference as R
 from features import schemas as S
 from features.pairs import FEATURE_NAMES, FUNCTION_FLAGS, GROUP_ORDER, LEVEL_ORDER, PRECEDENT_FEATURES
-from features.trade_text import TradeText
+from features.trade_text import TradeText, park_trade_texts
 from features.validation import POLLUTION_ORDER
 from matcher.bundle import MANIFEST
 from training.config import TrainConfig
@@ -306,21 +306,17 @@ def peer_feasible(firm: Mapping[str, Any], park: pd.Series) -> bool:
 PEER_DECISION_YEAR = 2025
 
 
-_PEER_TRADE: dict[int, TradeText] = {}
+_PEER_TRADE: list[tuple[pd.DataFrame, TradeText]] = []
 
 
 def _peer_trade_text(parks: pd.DataFrame) -> TradeText:
     """The parks' trade words, built once per catalogue frame (the peer's one concession: the
     vocabulary of 306 park texts is not rebuilt for every firm)."""
-    key = id(parks)
-    if key not in _PEER_TRADE:
-        _PEER_TRADE[key] = TradeText(
-            [
-                f"{'' if lead is None or lead != lead else lead} {name}"
-                for lead, name in zip(parks[S.LEADING_INDUSTRIES], parks[S.PARK_NAME], strict=True)
-            ]
-        )
-    return _PEER_TRADE[key]
+    hit = next((t for frame, t in _PEER_TRADE if frame is parks), None)
+    if hit is None:
+        hit = TradeText(park_trade_texts(parks))
+        _PEER_TRADE[:] = [(parks, hit)]
+    return hit
 
 
 def peer_pair_features(

@@ -19,7 +19,7 @@ import pandas as pd
 from features import reference as R
 from features import schemas as S
 from features.precedents import function_mask
-from features.trade_text import TradeText
+from features.trade_text import TradeText, park_trade_texts
 from features.validation import POLLUTION_ORDER, FirmBatch
 
 FEATURES: tuple[tuple[str, str], ...] = (
@@ -269,12 +269,7 @@ class ParkArrays:
             io_codes=io.codes,
             num=num,
             codes=[list(c) for c in parks[S.INDUSTRY_CODES]],
-            trade=TradeText(
-                [
-                    f"{'' if lead is None or lead != lead else lead} {name}"
-                    for lead, name in zip(parks[S.LEADING_INDUSTRIES], parks[S.PARK_NAME], strict=True)
-                ]
-            ),
+            trade=TradeText(park_trade_texts(parks)),
             text={
                 col: ["" if v is None or v != v else str(v) for v in parks[col]]
                 for col in (

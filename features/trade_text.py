@@ -24,8 +24,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
 from features import reference as R
+from features import schemas as S
 
 NGRAMS = (2, 3)
 # Region words that name a place, not a trade (the 2+4+46 platforms' and the region's own names).
@@ -109,6 +111,14 @@ def grams(text: str) -> list[str]:
     return out
 
 
+def park_trade_texts(parks: pd.DataFrame) -> list[str]:
+    """Each park's stated specialism as one text: its 主导产业 (blank when unknown) and its name."""
+    return [
+        f"{'' if R.is_blank(lead) else lead} {name}"
+        for lead, name in zip(parks[S.LEADING_INDUSTRIES], parks[S.PARK_NAME], strict=True)
+    ]
+
+
 class TradeText:
     """The catalogue's park texts as normalised TF-IDF rows, and a firm text's cosine to each."""
 
@@ -117,10 +127,11 @@ class TradeText:
         df: Counter[str] = Counter()
         for d in docs:
             df.update(d.keys())
-        self.vocabulary = {g: j for j, g in enumerate(sorted(df))}
+        words = sorted(df)
+        self.vocabulary = {g: j for j, g in enumerate(words)}
         n = len(docs)
         # scikit-learn's smoothed idf; a firm's n-gram no park states weighs as a word of df 0
-        self.idf = np.array([math.log((1 + n) / (1 + df[g])) + 1.0 for g in sorted(df)], dtype=np.float64)
+        self.idf = np.array([math.log((1 + n) / (1 + df[g])) + 1.0 for g in words], dtype=np.float64)
         self.unseen_idf = math.log(1 + n) + 1.0
         rows = np.zeros((n, len(self.vocabulary)), dtype=np.float64)
         for p, d in enumerate(docs):
